@@ -1,0 +1,3 @@
+from greywatch.cli import main
+
+main()

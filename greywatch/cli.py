@@ -1,0 +1,55 @@
+"""The `greywatch` command: one Typer app; each verb lives in a small module of its own."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from greywatch import cmd_analyze, cmd_cases, cmd_crawl
+from greywatch.errors import GreywatchError
+
+app = typer.Typer(
+    name="greywatch",
+    help=(
+        "Find and document online ads for illegal financial services "
+        "(征信修复, 债务减免/停息挂账, 代理退保/退费, 代理维权/代投诉).\n\n"
+        "Start with `greywatch demo`, then `greywatch leads`."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+for module in (cmd_analyze, cmd_crawl, cmd_cases):
+    module.register(app)
+
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def main() -> None:
+    """Entry point: run the app, turning GreywatchError into one line and its exit code."""
+    try:
+        app(standalone_mode=False)
+    except GreywatchError as exc:
+        _err.print(f"error: {exc}", markup=False)
+        if exc.hint:
+            _err.print(f"hint: {exc.hint}", markup=False)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        _err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()
