@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from greywatch import cmd_analyze, cmd_cases, cmd_crawl
+from greywatch import cmd_analyze, cmd_cases, cmd_crawl, cmd_link, cmd_registry, cmd_store
 from greywatch.errors import GreywatchError
 
 app = typer.Typer(
@@ -22,7 +22,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (cmd_analyze, cmd_crawl, cmd_cases):
+# Order matters: cmd_cases adds `leads export` to the `leads` group that cmd_store defines.
+for module in (cmd_analyze, cmd_crawl, cmd_store, cmd_registry, cmd_link, cmd_cases):
     module.register(app)
 
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
