@@ -32,24 +32,15 @@ _err = Console(stderr=True, highlight=False, soft_wrap=True)
 def main() -> None:
     """Entry point: run the app, turning GreywatchError into one line and its exit code."""
     try:
-        app(standalone_mode=False)
+        app()
     except GreywatchError as exc:
         _err.print(f"error: {exc}", markup=False)
         if exc.hint:
             _err.print(f"hint: {exc.hint}", markup=False)
         sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        _err.print("aborted")
+    except KeyboardInterrupt:
+        _err.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 
 
 if __name__ == "__main__":
