@@ -1,0 +1,55 @@
+"""Page → findings: the whole analysis of one document, as one pure call.
+
+Stages (each its own module): main text (`text`), normalization (`normalize`), lexicon hits
+(`lexicon`), verdict (`detect`), contacts (`contacts`), businesses and USCC codes
+(`businesses`). The lexicon is compiled once per process and reused for every document.
+"""
+
+from __future__ import annotations
+
+from pipelines.businesses import extract_businesses, extract_uscc
+from pipelines.contacts import extract_contacts
+from pipelines.detect import detect
+from pipelines.lexicon import Lexicon
+from pipelines.model import Analysis
+from pipelines.normalize import compact, normalize
+from pipelines.text import extract_page
+
+
+def lexicon_version() -> str:
+    """Version of the active lexicon (file version + content digest): stored with findings so
+    `greywatch reanalyze` knows which documents are stale."""
+    return Lexicon.load().version
+
+
+def analyze_text(
+    text: str, doc_id: str = "", title: str = "", lexicon: Lexicon | None = None
+) -> Analysis:
+    """Analyse plain text; spans in the result index `text`."""
+    lex = lexicon or Lexicon.load()
+    view = compact(normalize(text))
+    hits = lex.find(view)
+    contacts = extract_contacts(text)
+    detection = detect(view, hits, contacts)
+    return Analysis(
+        id=doc_id,
+        detection=detection,
+        contacts=tuple(contacts),
+        businesses=tuple(extract_businesses(text)),
+        uscc=tuple(extract_uscc(text)),
+        title=title,
+        text=text,
+    )
+
+
+def analyze_html(
+    html: str | bytes, url: str = "", doc_id: str = "", lexicon: Lexicon | None = None
+) -> Analysis:
+    """Analyse an HTML page: main text first (spam, navigation and hidden blocks dropped).
+
+    The analysed text is the title followed by the body, so a title that sells counts too.
+    """
+    page = extract_page(html, url=url)
+    body = page.text
+    text = body if not page.title or body.startswith(page.title) else f"{page.title}\n{body}"
+    return analyze_text(text, doc_id=doc_id or url, title=page.title, lexicon=lexicon)
