@@ -1,0 +1,528 @@
+"""Storage operations: save a fetched page with its analysis, record crawl runs, query leads.
+
+Every function takes an open Session and leaves committing to the caller
+(`storage.db.session_scope`). Datetimes are stored as UTC and returned timezone-aware.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Text, case, cast, delete, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from greywatch.errors import StorageError
+from pipelines.model import Analysis
+from pipelines.normalize import normalize
+from storage.models import (
+    REVIEW_STATUSES,
+    CrawlRun,
+    Document,
+    Entity,
+    Finding,
+    Mention,
+    Source,
+    utcnow,
+)
+
+RUN_STATUSES = ("running", "finished", "failed")
+
+# zlib level 6 (the default) gets HTML to ~20-25 % of its size; higher levels barely help.
+ZLIB_LEVEL = 6
+
+# Characters of context on each side of the first evidence span in a lead's excerpt: enough
+# for a reviewer to see the claim in its sentence, short enough for a table cell.
+EXCERPT_CONTEXT = 60
+
+# Column widths from storage/models.py: longer values are cut rather than rejected.
+_KEY_LEN, _RAW_LEN, _NOTE_LEN = 300, 500, 100
+
+
+@dataclass(frozen=True)
+class PageRecord:
+    """A fetched page as the crawler hands it to storage (body = raw response bytes)."""
+
+    url: str
+    body: bytes
+    fetched_at: datetime
+    source_id: str | None = None
+    run_id: int | None = None
+    canonical_url: str = ""
+    encoding: str = ""
+    http_status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    title: str = ""
+    text: str = ""
+    author: str = ""
+    published_at: datetime | None = None
+    screenshot_path: str = ""
+    rendered: bool = False
+    etag: str = ""
+    last_modified: str = ""
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What `save_page` did: `changed` is True when the raw bytes differ from the stored ones."""
+
+    document_id: int
+    created: bool
+    changed: bool
+
+
+@dataclass(frozen=True)
+class KnownPage:
+    """What the crawler needs to skip or revalidate a page it already has."""
+
+    raw_sha256: str
+    etag: str
+    last_modified: str
+    fetched_at: datetime
+
+
+@dataclass
+class LeadFilter:
+    """Which findings `query_leads` returns; empty tuples mean "any"."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    categories: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ("promotion",)
+    min_score: float = 0.0
+    sources: tuple[str, ...] = ()
+    review: tuple[str, ...] = ()
+    actor_id: int | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class LeadRow:
+    """One lead with everything a reviewer needs to defend it."""
+
+    finding_id: int
+    document_id: int
+    url: str
+    source_id: str | None
+    title: str
+    fetched_at: datetime
+    published_at: datetime | None
+    kind: str
+    categories: list[str]
+    score: float
+    reason: str
+    contacts: list[dict[str, str]]
+    businesses: list[str]
+    evidence: list[dict[str, Any]]
+    review_status: str
+    review_note: str
+    raw_sha256: str
+    template_id: int | None
+    actor_ids: list[int]
+    excerpt: str
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def utc(dt: datetime) -> datetime:
+    """`dt` in UTC; a naive datetime is taken to be UTC already (SQLite returns those)."""
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def _utc_opt(dt: datetime | None) -> datetime | None:
+    return None if dt is None else utc(dt)
+
+
+def _json_safe(value: Any) -> Any:
+    """Scrapy stats hold datetimes and other objects: make them JSON (dates as ISO text)."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def body_of(doc: Document) -> bytes:
+    """The raw response body of a stored document (decompressed)."""
+    return zlib.decompress(doc.raw)
+
+
+def html_of(doc: Document) -> str:
+    """The stored body as text, decoded with the recorded encoding (UTF-8 if unknown)."""
+    try:
+        return body_of(doc).decode(doc.encoding or "utf-8", errors="replace")
+    except LookupError:
+        return body_of(doc).decode("utf-8", errors="replace")
+
+
+def text_hash(text: str) -> str:
+    """SHA-256 of the normalized text: equal for pages that differ only in obfuscation."""
+    return hashlib.sha256(normalize(text).text.encode("utf-8")).hexdigest()
+
+
+def _insert_for(session: Session) -> Callable[..., Any] | None:
+    """The dialect's INSERT … ON CONFLICT construct (None on other backends)."""
+    name = session.get_bind().dialect.name
+    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(name)
+
+
+# --- sources and runs ----------------------------------------------------------------------
+
+
+def upsert_source(session: Session, source_id: str, name: str, config: dict[str, Any]) -> None:
+    """Create or update the source row (mirrors the sources YAML so runs can refer to it)."""
+    src = session.get(Source, source_id)
+    if src is None:
+        session.add(Source(id=source_id, name=name, config=_json_safe(config), updated_at=utcnow()))
+    else:
+        src.name, src.config, src.updated_at = name, _json_safe(config), utcnow()
+    session.flush()
+
+
+def start_run(session: Session, source_id: str, trigger: str = "manual") -> int:
+    """Record that a crawl of `source_id` starts now; returns the run id.
+
+    A source never seen before gets a minimal row (name = id) so the run can refer to it.
+    """
+    if session.get(Source, source_id) is None:
+        upsert_source(session, source_id, source_id, {})
+    run = CrawlRun(source_id=source_id, trigger=trigger, started_at=utcnow(), status="running")
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def finish_run(
+    session: Session,
+    run_id: int,
+    status: str,
+    stats: dict[str, Any],
+    pages: int,
+    items: int,
+    errors: int,
+    message: str = "",
+) -> None:
+    """Close a run: final status (finished|failed), counts and the crawler's stats."""
+    if status not in RUN_STATUSES:
+        raise ValueError(f"run status must be one of {RUN_STATUSES}, not {status!r}")
+    run = session.get(CrawlRun, run_id)
+    if run is None:
+        raise StorageError(f"crawl run {run_id} does not exist")
+    run.status, run.finished_at = status, utcnow()
+    run.stats, run.pages, run.items, run.errors = _json_safe(stats), pages, items, errors
+    run.message = message
+    session.flush()
+
+
+def get_run(session: Session, run_id: int) -> CrawlRun | None:
+    """One crawl run by id."""
+    return session.get(CrawlRun, run_id)
+
+
+def list_runs(session: Session, source_id: str | None = None, limit: int = 20) -> list[CrawlRun]:
+    """The newest crawl runs first, optionally of one source."""
+    stmt = select(CrawlRun).order_by(CrawlRun.started_at.desc(), CrawlRun.id.desc()).limit(limit)
+    if source_id:
+        stmt = stmt.where(CrawlRun.source_id == source_id)
+    return list(session.scalars(stmt))
+
+
+# --- pages, findings, entities -------------------------------------------------------------
+
+
+def _upsert_entity(session: Session, kind: str, key: str, display: str, seen: datetime) -> int:
+    """Insert or touch entity (kind, key), widening first_seen/last_seen to `seen`; its id.
+
+    An atomic ON CONFLICT upsert, because concurrent crawls find the same phone numbers.
+    """
+    key, display = key[:_KEY_LEN], display[:_KEY_LEN]
+    insert = _insert_for(session)
+    if insert is None:  # another backend: read-then-write (not concurrency-safe)
+        ent = session.scalar(select(Entity).where(Entity.kind == kind, Entity.key == key))
+        if ent is None:
+            ent = Entity(kind=kind, key=key, display=display, first_seen=seen, last_seen=seen)
+            session.add(ent)
+        else:
+            ent.first_seen = min(utc(ent.first_seen), seen)
+            ent.last_seen = max(utc(ent.last_seen), seen)
+        session.flush()
+        return ent.id
+    stmt = insert(Entity).values(
+        kind=kind,
+        key=key,
+        display=display,
+        first_seen=seen,
+        last_seen=seen,
+        review_status="new",
+        review_note="",
+    )
+    new = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Entity.kind, Entity.key],
+        set_={
+            "first_seen": case(
+                (new.first_seen < Entity.first_seen, new.first_seen), else_=Entity.first_seen
+            ),
+            "last_seen": case(
+                (new.last_seen > Entity.last_seen, new.last_seen), else_=Entity.last_seen
+            ),
+        },
+    ).returning(Entity.id)
+    return session.execute(stmt).scalar_one()
+
+
+def _mentions(analysis: Analysis) -> Iterable[tuple[str, str, str, str, int, int, str]]:
+    """(kind, key, display, raw, start, end, note) for every entity the analysis found."""
+    for c in analysis.contacts:
+        yield c.kind, c.value, c.value, c.raw, c.start, c.end, c.note
+    for b in analysis.businesses:
+        note = f"{b.form} {b.region}".strip()
+        yield "business", b.name, b.name, b.raw, b.start, b.end, note
+    for u in analysis.uscc:
+        if u.valid:
+            yield "uscc", u.code, u.code, u.raw, u.start, u.end, ""
+
+
+def _apply_analysis(
+    session: Session, doc: Document, analysis: Analysis, lexicon_version: str
+) -> None:
+    """Replace the document's finding content and mentions with this analysis.
+
+    The finding row is kept (updated in place) so its review status and note survive.
+    """
+    d = analysis.detection
+    payload = analysis.to_json()
+    finding = session.scalar(select(Finding).where(Finding.document_id == doc.id))
+    if finding is None:
+        finding = Finding(document_id=doc.id, review_status="new", review_note="")
+        session.add(finding)
+    finding.kind, finding.categories = d.kind, list(d.categories)
+    finding.score, finding.reason = float(d.score), d.reason
+    finding.evidence, finding.analysis = payload["evidence"], payload
+    finding.lexicon_version, finding.analyzed_at = lexicon_version, utcnow()
+
+    session.execute(delete(Mention).where(Mention.document_id == doc.id))
+    seen_at = utc(doc.fetched_at)
+    done: set[tuple[int, int]] = set()
+    for kind, key, display, raw, start, end, note in _mentions(analysis):
+        entity_id = _upsert_entity(session, kind, key, display, seen_at)
+        if (entity_id, start) in done:
+            continue
+        done.add((entity_id, start))
+        session.add(
+            Mention(
+                document_id=doc.id,
+                entity_id=entity_id,
+                raw=raw[:_RAW_LEN],
+                start=start,
+                end=end,
+                note=note[:_NOTE_LEN],
+            )
+        )
+    session.flush()
+
+
+def _fill_document(doc: Document, page: PageRecord, analysis: Analysis, sha: str) -> None:
+    text = analysis.text or page.text  # the text the analysis spans index into
+    doc.canonical_url, doc.source_id, doc.run_id = page.canonical_url, page.source_id, page.run_id
+    doc.fetched_at, doc.published_at = utc(page.fetched_at), _utc_opt(page.published_at)
+    doc.title, doc.author, doc.text = page.title or analysis.title, page.author[:200], text
+    doc.raw, doc.raw_sha256 = zlib.compress(page.body, ZLIB_LEVEL), sha
+    doc.text_hash = text_hash(text)
+    doc.encoding, doc.http_status, doc.headers = page.encoding, page.http_status, page.headers
+    doc.etag, doc.last_modified = page.etag, page.last_modified
+    doc.screenshot_path, doc.rendered = page.screenshot_path, page.rendered
+
+
+def save_page(
+    session: Session, page: PageRecord, analysis: Analysis, lexicon_version: str
+) -> SaveResult:
+    """Store a fetched page and its analysis: an idempotent upsert by URL.
+
+    Re-saving a URL updates the document, replaces its finding and mentions (never
+    duplicates), and upserts its entities with first/last seen widened to the fetch time.
+    An unknown `source_id` gets a minimal source row (name = id).
+    """
+    sha = hashlib.sha256(page.body).hexdigest()
+    if page.source_id and session.get(Source, page.source_id) is None:
+        upsert_source(session, page.source_id, page.source_id, {})
+    doc = session.scalar(select(Document).where(Document.url == page.url))
+    created = doc is None
+    if doc is None:
+        doc = Document(url=page.url)
+        _fill_document(doc, page, analysis, sha)
+        try:
+            with session.begin_nested():
+                session.add(doc)
+        except IntegrityError:  # another process may have saved the same URL meanwhile
+            doc = session.scalar(select(Document).where(Document.url == page.url))
+            if doc is None:
+                raise
+            created = False
+    changed = created or doc.raw_sha256 != sha
+    if not created:
+        _fill_document(doc, page, analysis, sha)
+    session.flush()
+    _apply_analysis(session, doc, analysis, lexicon_version)
+    return SaveResult(document_id=doc.id, created=created, changed=changed)
+
+
+def known_pages(session: Session, source_id: str) -> dict[str, KnownPage]:
+    """url -> what was stored for it, for one source (so the crawler can skip or revalidate)."""
+    rows = session.execute(
+        select(
+            Document.url,
+            Document.raw_sha256,
+            Document.etag,
+            Document.last_modified,
+            Document.fetched_at,
+        ).where(Document.source_id == source_id)
+    )
+    return {
+        url: KnownPage(raw_sha256=sha, etag=etag, last_modified=lm, fetched_at=utc(at))
+        for url, sha, etag, lm, at in rows
+    }
+
+
+def reanalyze(
+    session: Session,
+    analyze: Callable[[Document], Analysis],
+    lexicon_version: str,
+    only_stale: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Analyze stored documents again (all, or those analyzed with another lexicon version).
+
+    `progress(done, total)` is called before the first and after each document; returns the
+    number of documents re-analyzed.
+    """
+    stmt = select(Document.id).outerjoin(Finding).order_by(Document.id)
+    if only_stale:
+        stmt = stmt.where(or_(Finding.id.is_(None), Finding.lexicon_version != lexicon_version))
+    ids = list(session.scalars(stmt))
+    if progress:
+        progress(0, len(ids))
+    for done, doc_id in enumerate(ids, start=1):
+        doc = session.get_one(Document, doc_id)
+        analysis = analyze(doc)
+        if analysis.text and analysis.text != doc.text:
+            doc.text, doc.text_hash = analysis.text, text_hash(analysis.text)
+        _apply_analysis(session, doc, analysis, lexicon_version)
+        if progress:
+            progress(done, len(ids))
+    return len(ids)
+
+
+# --- leads ---------------------------------------------------------------------------------
+
+
+def _excerpt(text: str, evidence: list[dict[str, Any]]) -> str:
+    """The sentence around the first evidence span (or the start of the text)."""
+    spans = [e["span"] for e in evidence if isinstance(e.get("span"), list) and e["span"]]
+    start, end = min(spans, key=lambda s: s[0]) if spans else (0, 0)
+    lo, hi = max(0, start - EXCERPT_CONTEXT), min(len(text), end + EXCERPT_CONTEXT)
+    snippet = " ".join(text[lo:hi].split())
+    return ("…" if lo > 0 else "") + snippet + ("…" if hi < len(text) else "")
+
+
+def _lead_stmt(f: LeadFilter) -> Any:
+    stmt = select(Finding, Document).join(Document, Finding.document_id == Document.id)
+    if f.kinds:
+        stmt = stmt.where(Finding.kind.in_(f.kinds))
+    if f.min_score:
+        stmt = stmt.where(Finding.score >= f.min_score)
+    if f.since:
+        stmt = stmt.where(Document.fetched_at >= utc(f.since))
+    if f.until:
+        stmt = stmt.where(Document.fetched_at < utc(f.until))
+    if f.sources:
+        stmt = stmt.where(Document.source_id.in_(f.sources))
+    if f.review:
+        bad = sorted(set(f.review) - set(REVIEW_STATUSES))
+        if bad:
+            raise ValueError(f"review status must be one of {REVIEW_STATUSES}, not {bad}")
+        stmt = stmt.where(Finding.review_status.in_(f.review))
+    if f.categories:
+        # JSON containment differs per dialect; the stored list's text contains '"label"'.
+        as_text = cast(Finding.categories, Text)
+        stmt = stmt.where(
+            or_(*(as_text.contains(json.dumps(c), autoescape=True) for c in f.categories))
+        )
+    if f.actor_id is not None:
+        docs = select(Mention.document_id).join(Entity).where(Entity.actor_id == f.actor_id)
+        stmt = stmt.where(Document.id.in_(docs))
+    stmt = stmt.order_by(Finding.score.desc(), Document.fetched_at.desc(), Finding.id)
+    return stmt.limit(f.limit) if f.limit else stmt
+
+
+def query_leads(session: Session, f: LeadFilter) -> list[LeadRow]:
+    """Findings matching `f`, best score first, with contacts, businesses and actors."""
+    pairs = session.execute(_lead_stmt(f)).all()
+    doc_ids = [doc.id for _, doc in pairs]
+    by_doc: dict[int, list[tuple[Mention, Entity]]] = {i: [] for i in doc_ids}
+    if doc_ids:
+        rows = session.execute(
+            select(Mention, Entity)
+            .join(Entity, Mention.entity_id == Entity.id)
+            .where(Mention.document_id.in_(doc_ids))
+            .order_by(Mention.document_id, Mention.start, Mention.id)
+        )
+        for mention, entity in rows:
+            by_doc[mention.document_id].append((mention, entity))
+    return [_lead_row(finding, doc, by_doc[doc.id]) for finding, doc in pairs]
+
+
+def _lead_row(finding: Finding, doc: Document, found: list[tuple[Mention, Entity]]) -> LeadRow:
+    contacts: dict[tuple[str, str], dict[str, str]] = {}
+    businesses: dict[str, None] = {}
+    for mention, entity in found:
+        if entity.kind == "business":
+            businesses.setdefault(entity.key)
+        elif entity.kind != "uscc":
+            contacts.setdefault(
+                (entity.kind, entity.key),
+                {"kind": entity.kind, "value": entity.key, "raw": mention.raw},
+            )
+    actors = sorted({e.actor_id for _, e in found if e.actor_id is not None})
+    evidence = list(finding.evidence or [])
+    return LeadRow(
+        finding_id=finding.id,
+        document_id=doc.id,
+        url=doc.url,
+        source_id=doc.source_id,
+        title=doc.title,
+        fetched_at=utc(doc.fetched_at),
+        published_at=_utc_opt(doc.published_at),
+        kind=finding.kind,
+        categories=list(finding.categories or []),
+        score=finding.score,
+        reason=finding.reason,
+        contacts=list(contacts.values()),
+        businesses=list(businesses),
+        evidence=evidence,
+        review_status=finding.review_status,
+        review_note=finding.review_note,
+        raw_sha256=doc.raw_sha256,
+        template_id=finding.template_id,
+        actor_ids=actors,
+        excerpt=_excerpt(doc.text, evidence),
+    )
+
+
+def count_rows(session: Session, model: type[Any]) -> int:
+    """Number of rows of one table (status displays and tests)."""
+    return session.scalar(select(func.count()).select_from(model)) or 0

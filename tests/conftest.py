@@ -1,0 +1,105 @@
+"""Shared fixtures: real databases (a SQLite file, and PostgreSQL when it is reachable).
+
+`db_url` is an empty database (parametrized sqlite/postgres), `engine` the same database
+migrated to head, `session` a Session on it, `sqlite_engine` a migrated SQLite file for tests
+that are not about the database. PostgreSQL runs in one database created for this test
+session (dropped at the end); each test gets an empty `public` schema in it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from storage.db import dispose_engines, get_engine, migrate
+
+PG_DEFAULT_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+
+def _pg_admin_url() -> str:
+    return os.environ.get("GREYWATCH_TEST_PG_URL", PG_DEFAULT_URL)
+
+
+@pytest.fixture(scope="session")
+def pg_session_url() -> Iterator[str]:
+    """A PostgreSQL database created for this test session, dropped afterwards."""
+    admin_url = make_url(_pg_admin_url())
+    name = f"greywatch_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # unreachable server, bad credentials
+        admin.dispose()
+        reason = f"PostgreSQL at {admin_url.render_as_string()} unusable: {exc}".splitlines()[0]
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once; tests copy it instead of migrating again."""
+    path = tmp_path_factory.mktemp("template") / "greywatch.db"
+    engine = create_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database URL: a new SQLite file, or an emptied PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'greywatch.db'}"
+    else:
+        url = request.getfixturevalue("pg_session_url")
+        reset = create_engine(url)
+        with reset.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        reset.dispose()
+        yield url
+    dispose_engines()
+
+
+@pytest.fixture
+def engine(db_url: str, request: pytest.FixtureRequest) -> Engine:
+    """The `db_url` database migrated to head (the cached engine greywatch itself uses)."""
+    if db_url.startswith("sqlite:///"):
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), db_url[len("sqlite:///") :])
+        return get_engine(db_url)
+    eng = get_engine(db_url)
+    migrate(eng)
+    return eng
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session on the migrated database; the test commits what it wants to keep."""
+    with Session(engine) as s:
+        yield s
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path, _sqlite_template: Path) -> Iterator[Engine]:
+    """A migrated SQLite file, for tests that need storage but are not about the database."""
+    path = tmp_path / "greywatch-sqlite.db"
+    shutil.copyfile(_sqlite_template, path)
+    yield get_engine(f"sqlite:///{path}")
+    dispose_engines()
