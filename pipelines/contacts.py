@@ -1,0 +1,427 @@
+"""Contact extraction: phones, WeChat and QQ ids, emails and sites, decoded from ad obfuscations.
+
+It runs on every crawled page, so all scanning is done by precompiled regexes over two views
+that stay aligned with the normalized text (pipelines.normalize): the normalized text itself and
+a digit view where Chinese numerals (一三八, 壹叁捌, 幺, 洞 …) read as digits. Spans map back to
+the original text through the normalizer's offset map, so evidence quotes exactly what was there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import phonenumbers
+import yaml
+
+from greywatch.errors import ConfigError
+from pipelines.model import Contact, ContactKind
+from pipelines.normalize import INVISIBLE, NormalizedText, normalize
+
+DATA_PATH = Path(__file__).parent / "data" / "contacts.yaml"
+
+# What promoters put between digit groups: whitespace, dashes, dots, slashes, brackets, HTML
+# spaces and symbol/emoji blocks (✨ ❤ ★ ☎ 🌟 …). Never "*" or "x": those mask digits.
+_SEP = (
+    r"(?:&nbsp;|&#160;|[\s\-‐‑‒–—―./\\_~·•・()"
+    r"\u2190-\u21ff\u2300-\u23ff\u2500-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff])"
+)
+# At most this many separator characters between two digit groups ("138 - 0013", "✨✨").
+_MAX_SEP = 4
+# A run of >= 5 digits (the shortest QQ number) with separators between digits. Each repeat
+# must consume a digit and separators never match digits, so the scan is linear.
+_RUN_RE = re.compile(rf"[0-9](?:{_SEP}{{0,{_MAX_SEP}}}[0-9]){{4,}}")
+_DIGITS_RE = re.compile(r"[0-9]+")
+_ASCII_OR_DECODED_RE = re.compile(r"[0-9]+|[^0-9]+")
+_WS_SEP_RE = re.compile(r"(?:\s|&nbsp;|&#160;)+")
+# Two or more mask characters touching a run: 138****8000, 1380013xxxx.
+_MASK_BEFORE_RE = re.compile(r"[*x×]{2}$")
+_MASK_AFTER_RE = re.compile(r"[*x×]{2}")
+# An extension written after a landline: 转123, ext 123, 分机123, x123.
+_EXT_RE = re.compile(r"[ \t]*(?:转|ext\.?|分机|x|#)[ \t]*([0-9]{1,6})(?![0-9])")
+
+# National forms we accept before asking phonenumbers: mobiles, landlines *with* the trunk 0
+# (area code written out) and 400/800 service numbers. Without this, bare runs such as
+# 2023102714 (a timestamp) parse as valid Guangzhou landlines.
+_NATIONAL_RE = re.compile(r"1[3-9][0-9]{9}|0[1-9][0-9]{8,10}|[48]00[0-9]{7}")
+_MOBILE_RE = re.compile(r"1[3-9][0-9]{9}")
+# Longest digit string a phone part can have: 0086 + 0 + 11-digit national number.
+_MAX_PHONE_DIGITS = 16
+
+# Filler between an alias and the id: "微信号码：", "vx = ", "QQ（", "微信是 ".
+_FILLER_RE = re.compile(
+    r"(?:[\s:=\-~>→(\[【「<\"'“‘+]|&nbsp;|号码|号|账号|id(?![a-z0-9_])|是|为){0,8}"
+)
+# WeChat id rule: 6–20 characters, a letter first, then letters, digits, "_" or "-".
+_WECHAT_ID_RE = re.compile(r"[a-z][a-z0-9_-]{5,19}(?![a-z0-9_-])(?!@|\.[a-z])")
+# Default WeChat ids carry their own marker and need no alias.
+_WXID_RE = re.compile(r"(?<![a-z0-9_])wxid_[a-z0-9_-]{4,15}(?![a-z0-9_-])")
+_EMAIL_RE = re.compile(
+    r"(?<![a-z0-9._%+-])[a-z0-9][a-z0-9._%+-]{0,63}@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,24}"
+    r"(?![a-z0-9-])"
+)
+_HOST = r"[a-z0-9-]+(?:\.[a-z0-9-]+)+"
+_PATH = r"(?::[0-9]{1,5})?(?:[/?#][a-z0-9\-._~:/?#\[\]@!$&'*+,;=%]*)?"
+_URL_RE = re.compile(rf"(?<![a-z0-9.-])(?:https?://(?P<h1>{_HOST})|(?P<h2>www\.{_HOST})){_PATH}")
+_QQ_MAIL_RE = re.compile(r"([1-9][0-9]{4,10})@qq\.com")
+# Near a "微信同号" phrase: how far (normalized characters) the phone it refers to may be.
+_SAME_NUMBER_WINDOW = 16
+# How far before a number a context word (订单号, 电话 …) still speaks about it.
+_CONTEXT_WINDOW = 10
+# Chinese-numeral runs shorter than this are prose (每周一三五), unless an alias precedes them.
+_MIN_DECODED_DIGITS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """The data file compiled once: alias and context regexes, the numeral table."""
+
+    wechat_alias: re.Pattern[str]
+    qq_alias: re.Pattern[str]
+    context: re.Pattern[str]  # groups: neg (not-a-contact word) / pos (contact alias)
+    same_number: re.Pattern[str]
+    amount_prefixes: tuple[str, ...]
+    amount_suffixes: tuple[str, ...]
+    digit_table: dict[int, str]
+    id_stopwords: frozenset[str]
+    bare_domain: re.Pattern[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Phone:
+    e164: str
+    national: str  # digits as dialled inside China: 13800138000, 02162881234, 4008208820
+    mobile: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    kind: ContactKind
+    value: str
+    start: int  # normalized-text span
+    end: int
+    note: str = ""
+
+
+def _words(data: dict[str, object], key: str) -> list[str]:
+    """A list of normalized words from the data file, or a ConfigError naming the field."""
+    items = data.get(key)
+    if not isinstance(items, list) or not items or not all(isinstance(w, str) for w in items):
+        raise ConfigError(f"{DATA_PATH}: '{key}' must be a non-empty list of strings")
+    words = [normalize(w.strip()).text for w in items]
+    if not all(words):
+        raise ConfigError(f"{DATA_PATH}: '{key}' has an empty entry")
+    return words
+
+
+def _alternation(words: Iterable[str]) -> str:
+    """Longest-first alternation; ASCII words match only as whole words (wx, not wxid_)."""
+    parts = []
+    for w in sorted(set(words), key=lambda w: (-len(w), w)):
+        p = re.escape(w)
+        if w[0].isascii() and w[0].isalnum():
+            p = r"(?<![a-z0-9_])" + p
+        if w[-1].isascii() and w[-1].isalpha():
+            p += r"(?![a-z])"
+        parts.append(p)
+    return "(?:" + "|".join(parts) + ")"
+
+
+@lru_cache(maxsize=1)
+def _rules() -> _Rules:
+    """Load and compile pipelines/data/contacts.yaml once per process."""
+    try:
+        data = yaml.safe_load(DATA_PATH.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{DATA_PATH}: cannot read contact rules ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{DATA_PATH}: expected a mapping at the top level")
+    numerals = data.get("numeral_digits")
+    if not isinstance(numerals, dict) or set(map(str, numerals)) != set("0123456789"):
+        raise ConfigError(f"{DATA_PATH}: 'numeral_digits' must map each digit 0-9 to characters")
+    table = {ord(ch): str(d) for d, chars in numerals.items() for ch in normalize(str(chars)).text}
+    aliases = (
+        _words(data, "wechat_aliases") + _words(data, "qq_aliases") + _words(data, "phone_aliases")
+    )
+    tlds = _alternation(_words(data, "url_tlds"))
+    # "加微信", "加我QQ": a prefix may stand before any alias (longest alias still wins).
+    prefix = _alternation(_words(data, "alias_prefixes"))
+    return _Rules(
+        wechat_alias=re.compile(f"{prefix}?{_alternation(_words(data, 'wechat_aliases'))}"),
+        qq_alias=re.compile(f"{prefix}?{_alternation(_words(data, 'qq_aliases'))}"),
+        context=re.compile(
+            rf"(?P<neg>{_alternation(_words(data, 'not_contact_context'))})"
+            rf"|(?P<pos>{_alternation(aliases)})"
+        ),
+        same_number=re.compile(_alternation(_words(data, "same_number_phrases"))),
+        amount_prefixes=tuple(_words(data, "amount_prefixes")),
+        amount_suffixes=tuple(_words(data, "amount_suffixes")),
+        digit_table=table,
+        id_stopwords=frozenset(_words(data, "wechat_id_stopwords")),
+        bare_domain=re.compile(
+            rf"(?<![a-z0-9.@_/-])(?P<h1>(?:[a-z0-9-]+\.)+{tlds})(?![a-z0-9-]|\.[a-z]){_PATH}"
+        ),
+    )
+
+
+@lru_cache(maxsize=8192)
+def _phone(digits: str) -> _Phone | None:
+    """A valid Chinese phone number for a digit string (with or without 86/0086), or None."""
+    if digits.startswith("0086"):
+        national = digits[4:]
+    elif digits.startswith("86") and len(digits) >= 12:
+        national = digits[2:]
+    else:
+        national = digits
+    # +86 10 6288 1234: after the country code the area code drops its trunk 0.
+    short = national != digits and national[:1] != "0"
+    if short and not _MOBILE_RE.fullmatch(national) and not national.startswith(("400", "800")):
+        national = "0" + national
+    if not _NATIONAL_RE.fullmatch(national):
+        return None
+    try:
+        number = phonenumbers.parse(national, "CN")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return _Phone(e164, national, bool(_MOBILE_RE.fullmatch(national)))
+
+
+@dataclass(slots=True)
+class _Run:
+    """A digit run split into groups; boundary k sits between group k and k+1."""
+
+    groups: list[tuple[int, int]]  # normalized spans of contiguous digits
+    digits: list[str]
+    breakable: list[bool]  # whitespace or ASCII/numeral switch: a word may end here
+    dashed: list[bool]  # separator holds "-": an extension may follow
+    dotted: list[bool]
+
+
+def _split_run(text: str, dview: str, start: int, end: int) -> _Run:
+    """Groups of a run; a switch between ASCII digits and decoded numerals is a soft break, so
+    prose numerals glued to a number (第一13800138000) can be left out."""
+    groups: list[tuple[int, int]] = []
+    soft: list[bool] = []
+    for m in _DIGITS_RE.finditer(dview, start, end):
+        pieces = [(p.start(), p.end()) for p in _ASCII_OR_DECODED_RE.finditer(text, *m.span())]
+        for k, piece in enumerate(pieces):
+            soft.append(k > 0)
+            groups.append(piece)
+    run = _Run(groups, [dview[s:e] for s, e in groups], [], [], [])
+    for k in range(len(groups) - 1):
+        sep = text[groups[k][1] : groups[k + 1][0]]
+        run.breakable.append(soft[k + 1] or bool(_WS_SEP_RE.fullmatch(sep)))
+        run.dashed.append("-" in sep)
+        run.dotted.append("." in sep)
+    return run
+
+
+def _is_bank_card(run: _Run) -> bool:
+    """6222 0212 3456 7890 123: 16–19 digits in fours is a bank card, whatever it contains."""
+    sizes = [len(d) for d in run.digits]
+    return len(sizes) >= 4 and 16 <= sum(sizes) <= 19 and all(s == 4 for s in sizes[:-1])
+
+
+def _looks_like_version(run: _Run, i: int, j: int) -> bool:
+    """13.800.138.000 is a version string: few dot-joined groups, one of them tiny."""
+    if j - i + 1 > 4 or not any(run.dotted[i:j]):
+        return False
+    return any(len(d) <= 2 for d in run.digits[i : j + 1])
+
+
+Part = tuple[int, int, _Phone, str]  # first group, last group, phone, extension
+
+
+def _cover(run: _Run) -> list[Part]:
+    """Read a run as phones and skipped words, covering every group; prefer the most phone
+    digits. A run that cannot be covered (an ID card, 13800138000.00) yields nothing."""
+    n = len(run.groups)
+    word_end = [0] * n
+    for i in range(n - 1, -1, -1):
+        word_end[i] = i if i == n - 1 or run.breakable[i] else word_end[i + 1]
+    best: list[tuple[int, int, tuple[Part, ...]] | None] = [None] * (n + 1)
+    best[n] = (0, 0, ())
+    for i in range(n - 1, -1, -1):
+        options: list[tuple[int, int, tuple[Part, ...]]] = []
+        if i == 0 or run.breakable[i - 1]:
+            nxt = best[word_end[i] + 1]
+            if nxt is not None:
+                options.append(nxt)
+        acc = ""
+        for j in range(i, n):
+            acc += run.digits[j]
+            if len(acc) > _MAX_PHONE_DIGITS:
+                break
+            phone = _phone(acc)
+            if phone is None or _looks_like_version(run, i, j):
+                continue
+            ends = [(j, "")]
+            if j + 1 < n and run.dashed[j] and not phone.mobile and len(run.digits[j + 1]) <= 6:
+                ends.append((j + 1, run.digits[j + 1]))
+            for last, ext in ends:
+                nxt = best[last + 1]
+                if nxt is not None:
+                    options.append(
+                        (nxt[0] + len(acc), nxt[1] - 1, ((i, last, phone, ext), *nxt[2]))
+                    )
+        best[i] = max(options, key=lambda o: (o[0], o[1])) if options else None
+    found = best[0]
+    return list(found[2]) if found else []
+
+
+def _rejected_by_context(rules: _Rules, text: str, start: int, end: int) -> bool:
+    """An amount (¥…, …元), or a number introduced by 订单号/身份证/卡号 and not by 电话/微信."""
+    before = text[max(0, start - _CONTEXT_WINDOW) : start]
+    if before.rstrip().endswith(rules.amount_prefixes):
+        return True
+    if text[end : end + 6].lstrip().startswith(rules.amount_suffixes):
+        return True
+    last = None
+    for m in rules.context.finditer(before):
+        last = m.lastgroup
+    return last == "neg"
+
+
+def _phones(
+    rules: _Rules, text: str, dview: str, wechat_at: set[int]
+) -> Iterator[tuple[_Found, _Phone]]:
+    """Phones in the digit view (and the WeChat contact when a WeChat alias introduces one)."""
+    for m in _RUN_RE.finditer(dview):
+        rs, re_ = m.span()
+        if _MASK_BEFORE_RE.search(dview, max(0, rs - 2), rs) or _MASK_AFTER_RE.match(dview, re_):
+            continue
+        run = _split_run(text, dview, rs, re_)
+        if _is_bank_card(run):
+            continue
+        for i, last, phone, ext in _cover(run):
+            ns, ne = run.groups[i][0], run.groups[last][1]
+            if _rejected_by_context(rules, text, ns, ne):
+                continue
+            decoded = any(not c.isascii() for c in text[ns:ne])
+            if decoded and len(phone.national) < _MIN_DECODED_DIGITS:
+                continue
+            if not ext and last == len(run.groups) - 1 and not phone.mobile:
+                tail = _EXT_RE.match(dview, ne)
+                if tail:
+                    ext, ne = tail.group(1), tail.end()
+            alias_at = ns
+            # Keep the "+" of +86 and the "(" of (021) in the quoted span.
+            lead = text[ns - 1] if ns > 0 else ""
+            if lead == "+" or (lead == "(" and ")" in text[ns:ne]):
+                ns -= 1
+            note = f"ext {ext}" if ext else ""
+            yield _Found("phone", phone.e164, ns, ne, note), phone
+            if alias_at in wechat_at:
+                yield _Found("wechat", phone.national, ns, ne), phone
+
+
+def _after_alias(pattern: re.Pattern[str], text: str) -> Iterator[int]:
+    """Positions right after each alias and its filler ("微信号：" → where the id starts)."""
+    for m in pattern.finditer(text):
+        yield _FILLER_RE.match(text, m.end()).end()
+
+
+def _qq_numbers(rules: _Rules, text: str, dview: str) -> Iterator[_Found]:
+    """QQ numbers: 5–11 digits not starting with 0, right after a QQ alias."""
+    for p in _after_alias(rules.qq_alias, text):
+        m = _RUN_RE.match(dview, p)
+        if not m:
+            continue
+        run = _split_run(text, dview, *m.span())
+        end = len(run.groups) - 1
+        if not 5 <= len("".join(run.digits)) <= 11:
+            end = next((k for k, b in enumerate(run.breakable) if b), end)
+        value = "".join(run.digits[: end + 1])
+        if 5 <= len(value) <= 11 and value[0] != "0":
+            yield _Found("qq", value, run.groups[0][0], run.groups[end][1])
+
+
+def _wechat_ids(rules: _Rules, text: str, dview: str, wechat_at: set[int]) -> Iterator[_Found]:
+    """WeChat ids after an alias (digits there are left to the phone scan via `wechat_at`)."""
+    for p in _after_alias(rules.wechat_alias, text):
+        if p < len(dview) and dview[p].isdigit():
+            wechat_at.add(p)
+            continue
+        m = _WECHAT_ID_RE.match(text, p)
+        if m and m.group() not in rules.id_stopwords:
+            yield _Found("wechat", m.group(), *m.span())
+    for m in _WXID_RE.finditer(text):
+        yield _Found("wechat", m.group(), *m.span())
+
+
+def _emails_and_urls(rules: _Rules, text: str) -> Iterator[_Found]:
+    """Emails (plus the QQ number of a numeric qq.com mailbox), then sites not inside them."""
+    taken: list[tuple[int, int]] = []
+    for m in _EMAIL_RE.finditer(text):
+        taken.append(m.span())
+        yield _Found("email", m.group(), *m.span())
+        qq = _QQ_MAIL_RE.fullmatch(m.group())
+        if qq:
+            yield _Found("qq", qq.group(1), *m.span(), note="qq邮箱")
+    for pattern in (_URL_RE, rules.bare_domain):
+        for m in pattern.finditer(text):
+            s, e = m.start(), len(m.group().rstrip(".,;:!?'")) + m.start()
+            if any(s < te and ts < e for ts, te in taken):
+                continue
+            taken.append((s, e))
+            yield _Found("url", (m.group("h1") or m.group("h2")).strip("."), s, e)
+
+
+def _same_number(rules: _Rules, text: str, phones: list[tuple[_Found, _Phone]]) -> Iterator[_Found]:
+    """ "微信同号" near a phone: the WeChat id is that phone's number (mobiles preferred)."""
+    for m in rules.same_number.finditer(text):
+        near = []
+        for found, phone in phones:
+            gap = m.start() - found.end if found.end <= m.start() else found.start - m.end()
+            if 0 <= gap <= _SAME_NUMBER_WINDOW:
+                near.append((not phone.mobile, gap, found.start, found, phone))
+        if near:
+            _, _, _, found, phone = min(near)
+            yield _Found("wechat", phone.national, found.start, found.end, "微信同号")
+
+
+def _overlaps(f: _Found, spans: list[tuple[int, int]]) -> bool:
+    return any(f.start < e and s < f.end for s, e in spans)
+
+
+def _to_contact(norm: NormalizedText, f: _Found) -> Contact:
+    """Map a normalized span to the original, keeping trailing keycap/variation marks."""
+    start, end = norm.to_original(f.start, f.end)
+    original = norm.original
+    while end < len(original) and original[end] in INVISIBLE:
+        end += 1
+    return Contact(f.kind, f.value, original[start:end], start, end, f.note)
+
+
+def extract_contacts(text: str) -> list[Contact]:
+    """Phones (E.164), WeChat/QQ ids, emails and site hosts in `text`, decoded from the usual
+    obfuscations; spans index the original text, sorted by start, each contact once."""
+    if not text:
+        return []
+    rules = _rules()
+    norm = normalize(text)
+    ntext = norm.text
+    dview = ntext.translate(rules.digit_table)
+    wechat_at: set[int] = set()
+    found: list[_Found] = list(_emails_and_urls(rules, ntext))
+    found += _wechat_ids(rules, ntext, dview, wechat_at)
+    taken = [(f.start, f.end) for f in found]
+    phones = [(f, p) for f, p in _phones(rules, ntext, dview, wechat_at) if not _overlaps(f, taken)]
+    found += [f for f, _ in phones]
+    found += [f for f in _qq_numbers(rules, ntext, dview) if not _overlaps(f, taken)]
+    found += _same_number(rules, ntext, [(f, p) for f, p in phones if f.kind == "phone"])
+    seen: set[tuple[str, str, int, int]] = set()
+    contacts = []
+    for f in found:
+        key = (f.kind, f.value, f.start, f.end)
+        if key not in seen:
+            seen.add(key)
+            contacts.append(_to_contact(norm, f))
+    contacts.sort(key=lambda c: (c.start, c.end, c.kind, c.value))
+    return contacts
