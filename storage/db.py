@@ -34,6 +34,9 @@ UPGRADE_HINT = "run `greywatch db upgrade` (add --db URL if you use another data
 # `greywatch reanalyze` can write at once); WAL lets readers go on meanwhile.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
+# Execution option marking connections of `session_scope` (the write path), see _sqlite_begin.
+_WRITER_OPTION = "greywatch_writer"
+
 _engines: dict[str, Engine] = {}
 _checked: set[int] = set()
 _lock = threading.Lock()
@@ -77,9 +80,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    """BEGIN IMMEDIATE: take the write lock up front, so parallel crawls writing the same file
-    wait (busy_timeout) instead of failing when a read transaction upgrades to a write."""
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    """BEGIN, or BEGIN IMMEDIATE for `session_scope` sessions: those take the write lock up
+    front, so parallel crawls writing one file wait (busy_timeout) instead of failing when a
+    read transaction upgrades to a write; plain readers never block writers (WAL)."""
+    immediate = conn.get_execution_options().get(_WRITER_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def _create_engine(url: str) -> Engine:
@@ -202,7 +207,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     Driver-level operational errors (unreachable server, locked file) become StorageError.
     """
     check_schema(engine)
-    session = Session(engine)
+    session = Session(engine.execution_options(**{_WRITER_OPTION: True}))
     try:
         yield session
         session.commit()

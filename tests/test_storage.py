@@ -446,3 +446,12 @@ def test_reanalyze(session, only_stale, expected):
     assert kinds["https://f.example.cn/old"] == "warning"
     assert kinds["https://f.example.cn/new"] == ("warning" if not only_stale else "promotion")
     assert {f.lexicon_version for f in session.scalars(select(Finding))} == {"lex-2"}
+
+
+def test_open_reader_does_not_block_a_writer(engine):
+    with Session(engine) as reader:
+        assert reader.scalar(select(func.count()).select_from(Source)) == 0  # transaction open
+        with db.session_scope(engine) as writer:
+            repo.upsert_source(writer, "tieba", "贴吧", {})
+        reader.rollback()
+        assert reader.scalar(select(Source.name)) == "贴吧"
