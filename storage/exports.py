@@ -1,0 +1,326 @@
+"""Export leads to CSV (Excel-ready), XLSX or JSON, and log every export.
+
+Leads carry contacts, which are personal data: an export must be narrowed by a filter, and
+each one is recorded in ExportLog (who, when, which filter, how many rows, the file's SHA-256).
+Files are written to a temporary name and renamed, so a failed export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import getpass
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy.orm import Session
+
+from greywatch.errors import GreywatchError, InputError
+from pipelines.lexicon import Lexicon
+from storage.models import ExportLog
+from storage.repo import LeadFilter, LeadRow, query_leads
+
+Format = Literal["csv", "xlsx", "json"]
+FORMATS: tuple[str, ...] = ("csv", "xlsx", "json")
+
+# Analysts, regulators and 12315 work in China Standard Time; stored times are UTC.
+CHINA_TZ = timezone(timedelta(hours=8), "CST")
+
+KIND_LABELS = {"promotion": "推广", "warning": "警示", "other": "其他"}
+REVIEW_LABELS = {
+    "new": "待审核",
+    "confirmed": "已确认",
+    "dismissed": "已排除",
+    "reported": "已举报",
+}
+CONTACT_LABELS = {"phone": "电话", "wechat": "微信", "qq": "QQ", "email": "邮箱", "url": "网址"}
+
+# Excel refuses cells longer than this; longer page text is cut (the JSON export keeps it).
+EXCEL_CELL_MAX = 32767
+# Excel ignores hyperlinks longer than this; such URLs stay plain text.
+EXCEL_LINK_MAX = 2079
+# Cells starting with these are formulas to Excel; scraped titles must never run as formulas.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+FILTER_FLAGS = "--since, --until, --category, --kind, --min-score, --source, --review, --actor"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What was exported: row count, final path and SHA-256 of the file."""
+
+    rows: int
+    path: Path
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Column:
+    """One export column: Chinese header (CSV/XLSX), English key (JSON), width, cell value."""
+
+    header: str
+    key: str
+    width: int
+    value: Callable[[LeadRow], Any]
+
+
+def category_labels() -> dict[str, str]:
+    """Category key → Chinese name from the lexicon in use (credit_repair → 征信修复)."""
+    try:
+        return dict(Lexicon.load().labels)
+    except GreywatchError:  # a broken lexicon must not block an export: keys stay as they are
+        return {}
+
+
+def category_label(key: str) -> str:
+    """The Chinese name of a category key (the key itself if the lexicon has none)."""
+    return category_labels().get(key, key)
+
+
+def china_time(value: datetime | None) -> datetime | None:
+    """A stored time (UTC; naive values from SQLite are UTC) in China Standard Time."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(CHINA_TZ)
+
+
+def format_time(value: datetime | None) -> str:
+    """`2026-11-25 19:06:38` in China Standard Time, "" for None."""
+    t = china_time(value)
+    return t.strftime("%Y-%m-%d %H:%M:%S") if t else ""
+
+
+def contact_text(contact: dict[str, Any]) -> str:
+    """`电话 13800138000`: a contact as an analyst would dial or search it."""
+    kind, value = str(contact.get("kind", "")), str(contact.get("value", ""))
+    if kind == "phone" and value.startswith("+86"):
+        value = value[3:]
+    return f"{CONTACT_LABELS.get(kind, kind)} {value}".strip()
+
+
+def matched_words(evidence: list[dict[str, Any]]) -> list[str]:
+    """The lexicon terms that matched (unique, in page order)."""
+    terms = [str(e.get("term") or e.get("raw") or "") for e in evidence if e.get("kind") == "term"]
+    return [t for t in dict.fromkeys(terms) if t]
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("线索ID", "finding_id", 8, lambda r: r.finding_id),
+    Column("来源", "source", 14, lambda r: r.source_id or ""),
+    Column("标题", "title", 36, lambda r: r.title),
+    Column("链接", "url", 40, lambda r: r.url),
+    Column("抓取时间", "fetched_at", 20, lambda r: r.fetched_at),
+    Column("发布时间", "published_at", 20, lambda r: r.published_at),
+    Column("类型", "kind", 8, lambda r: r.kind),
+    Column("类别", "categories", 18, lambda r: r.categories),
+    Column("评分", "score", 8, lambda r: round(float(r.score), 3)),
+    Column("理由", "reason", 40, lambda r: r.reason),
+    Column("联系方式", "contacts", 30, lambda r: r.contacts),
+    Column("企业", "businesses", 30, lambda r: r.businesses),
+    Column("命中词", "matched_words", 24, lambda r: matched_words(r.evidence)),
+    Column("摘录", "excerpt", 50, lambda r: r.excerpt),
+    Column("审核状态", "review_status", 10, lambda r: r.review_status),
+    Column("审核备注", "review_note", 24, lambda r: r.review_note),
+    Column("模板ID", "template_id", 8, lambda r: r.template_id),
+    Column("团伙ID", "actor_ids", 10, lambda r: r.actor_ids),
+    Column("文档ID", "document_id", 8, lambda r: r.document_id),
+    Column("页面SHA-256", "raw_sha256", 20, lambda r: r.raw_sha256),
+)
+
+
+def display_value(key: str, value: Any) -> Any:
+    """A column value as a spreadsheet shows it: Chinese labels, joined lists, China time."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return format_time(value)
+    if key == "kind":
+        return KIND_LABELS.get(value, value)
+    if key == "review_status":
+        return REVIEW_LABELS.get(value, value)
+    if key == "categories":
+        return "、".join(category_label(c) for c in value)
+    if key == "contacts":
+        return "；".join(contact_text(c) for c in value)
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    return value
+
+
+def json_value(value: Any) -> Any:
+    """A column value for JSON: ISO 8601 times with offset, everything else as is."""
+    t = china_time(value) if isinstance(value, datetime) else None
+    return t.isoformat() if t else value
+
+
+def filter_is_empty(f: LeadFilter) -> bool:
+    """True when `f` narrows nothing (only the default `promotion` kind), i.e. all leads."""
+    return (
+        f.since is None
+        and f.until is None
+        and not f.categories
+        and tuple(f.kinds) in ((), ("promotion",))
+        and not f.min_score
+        and not f.sources
+        and not f.review
+        and f.actor_id is None
+    )
+
+
+def filter_json(f: LeadFilter) -> dict[str, Any]:
+    """The filter as JSON for ExportLog (times ISO 8601, tuples as lists)."""
+    out: dict[str, Any] = {}
+    for field in dataclasses.fields(f):
+        v = getattr(f, field.name)
+        out[field.name] = (
+            v.isoformat() if isinstance(v, datetime) else list(v) if isinstance(v, tuple) else v
+        )
+    return out
+
+
+def current_user(user: str | None = None) -> str:
+    """Who exports: the explicit --user, else $USER, else the login name, else "unknown"."""
+    if user:
+        return user
+    try:
+        return os.environ.get("USER") or getpass.getuser() or "unknown"
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def export_leads(
+    session: Session, filter: LeadFilter, fmt: str, out: Path, user: str | None = None
+) -> ExportResult:
+    """Write the leads matching `filter` to `out` as csv/xlsx/json and log it in ExportLog."""
+    if fmt not in FORMATS:
+        raise InputError(f"unknown export format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
+    if filter_is_empty(filter):
+        raise GreywatchError(
+            "refusing to export every lead: exports contain personal data (contacts)",
+            hint=f"narrow the export with at least one filter: {FILTER_FLAGS}",
+        )
+    rows = query_leads(session, filter)
+    writer = {"csv": write_csv, "xlsx": write_xlsx, "json": write_json}[fmt]
+    out = Path(out)
+    with atomic_file(out) as tmp:
+        writer(rows, tmp)
+        digest = sha256_file(tmp)
+        session.add(
+            ExportLog(
+                user=current_user(user),
+                what="leads",
+                format=fmt,
+                filters=filter_json(filter),
+                rows=len(rows),
+                path=str(out.resolve()),
+                sha256=digest,
+            )
+        )
+        session.flush()
+    return ExportResult(len(rows), out, digest)
+
+
+@contextmanager
+def atomic_file(out: Path) -> Iterator[Path]:
+    """A temporary path beside `out`, renamed to `out` on success and removed on error."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 16), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def defuse_formula(value: Any) -> Any:
+    """Prefix text Excel would run as a formula with an apostrophe (CSV injection)."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def write_csv(rows: list[LeadRow], path: Path) -> None:
+    """UTF-8 with BOM (so Excel detects it), every field quoted (newlines stay in the cell)."""
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh, quoting=csv.QUOTE_ALL)
+        w.writerow([c.header for c in COLUMNS])
+        for row in rows:
+            w.writerow(
+                [
+                    defuse_formula("" if v is None else v)
+                    for v in (display_value(c.key, c.value(row)) for c in COLUMNS)
+                ]
+            )
+
+
+def write_json(rows: list[LeadRow], path: Path) -> None:
+    """A list of objects with English keys; contacts and evidence kept as structures."""
+    data = []
+    for row in rows:
+        obj = {c.key: json_value(c.value(row)) for c in COLUMNS}
+        obj["evidence"] = row.evidence
+        data.append(obj)
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def write_xlsx(rows: list[LeadRow], path: Path) -> None:
+    """One sheet: frozen header, autofilter, widths, clickable URLs, numbers and real dates."""
+    from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "线索"
+    ws.append([c.header for c in COLUMNS])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for i, col in enumerate(COLUMNS, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = col.width
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for r, row in enumerate(rows, start=2):
+        for i, col in enumerate(COLUMNS, start=1):
+            raw = col.value(row)
+            if isinstance(raw, datetime):
+                value: Any = china_time(raw).replace(tzinfo=None)  # Excel has no time zones
+            else:
+                value = display_value(col.key, raw)
+            if isinstance(value, str):
+                value = ILLEGAL_CHARACTERS_RE.sub("", value)[:EXCEL_CELL_MAX]
+            cell = ws.cell(row=r, column=i, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # never a formula, whatever the page said
+                cell.alignment = wrap
+            elif isinstance(value, datetime):
+                cell.number_format = "yyyy-mm-dd hh:mm:ss"
+            elif col.key == "score":
+                cell.number_format = "0.00"
+            if col.key == "url" and value and len(value) <= EXCEL_LINK_MAX:
+                cell.hyperlink = value
+                cell.style = "Hyperlink"
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{max(len(rows) + 1, 1)}"
+    wb.save(path)

@@ -1,0 +1,203 @@
+"""12315 evidence packs: built from a real database, then checked against their own manifest."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from greywatch.errors import GreywatchError, StorageError
+from storage.models import Document, ExportLog
+from storage.report import build_all_confirmed, build_pack, excerpt_segments
+from storage.review import review_business
+from tests.case_world import (
+    ANXIN,
+    ANXIN_USCC,
+    HENGTONG,
+    XINCHENG,
+    XINCHENG_SCOPE,
+    XINCHENG_USCC,
+    ZHENGXIN,
+    build_world,
+)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def verify_pack(session: Session, folder: Path, zip_path: Path) -> dict:
+    """Recompute every hash the manifest claims; the zip must hold exactly the folder."""
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    on_disk = sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != "manifest.json"
+    )
+    assert [f["path"] for f in manifest["files"]] == on_disk
+    for f in manifest["files"]:
+        path = folder / f["path"]
+        assert sha256(path) == f["sha256"], f["path"]
+        assert path.stat().st_size == f["size"]
+    for d in manifest["documents"]:
+        stored = session.get(Document, d["document_id"])
+        assert stored is not None
+        assert sha256(folder / d["file"]) == stored.raw_sha256 == d["raw_sha256"]
+    with zipfile.ZipFile(zip_path) as zf:
+        names = sorted(zf.namelist())
+        expected = sorted(f"{folder.name}/{p}" for p in [*on_disk, "manifest.json"])
+        assert names == expected
+        for name in names:
+            rel = name.split("/", 1)[1]
+            assert zf.read(name) == (folder / rel).read_bytes()
+    return manifest
+
+
+@pytest.mark.parametrize(
+    ("text", "spans", "context", "expected"),
+    [
+        ("专业征信修复，不成功不收费", [(2, 6)], 40, [("专业", False), ("征信修复", True), ("，不成功不收费", False)]),
+        (
+            "一二三四五征信修复六七八九十",
+            [(5, 9)],
+            2,
+            [("…", False), ("四五", False), ("征信修复", True), ("六七", False), ("…", False)],
+        ),
+        # overlapping spans (a term inside a longer one) are highlighted once
+        ("消除逾期记录", [(0, 4), (0, 6)], 5, [("消除逾期记录", True)]),
+        # a span past the end of the text is dropped, the text start is shown instead
+        ("征信洗白", [(10, 12)], 5, [("征信洗白", False)]),
+        ("停息挂账，协商还款", [(0, 4), (5, 9)], 1, [("停息挂账", True), ("，", False), ("协商还款", True)]),
+    ],
+)
+def test_excerpt_segments(text: str, spans: list, context: int, expected: list) -> None:
+    assert excerpt_segments(text, spans, context) == expected
+
+
+def test_pack_for_out_of_scope_firm_verifies_against_manifest(
+    session: Session, tmp_path: Path
+) -> None:
+    world = build_world(session)
+    result = build_pack(session, XINCHENG_USCC, tmp_path, user="analyst")
+    session.commit()
+
+    assert result.zip_path == tmp_path / f"12315-{XINCHENG_USCC}.zip"
+    manifest = verify_pack(session, result.folder, result.zip_path)
+    assert manifest["target"]["uscc"] == XINCHENG_USCC
+    assert manifest["violations"] == ["credit_repair", "out_of_scope"]
+    # the ad naming the firm, and the other site's ad with the same phone; not the news warning
+    urls = [d["url"] for d in manifest["documents"]]
+    assert urls == ["http://forum.demo.test/t/101", "http://blog.demo.test/p/7"]
+    assert world.doc_ids["http://news.demo.test/a/1"] not in {
+        d["document_id"] for d in manifest["documents"]
+    }
+
+    html = (result.folder / "report.html").read_text(encoding="utf-8")
+    for needle in (
+        XINCHENG,
+        XINCHENG_USCC,
+        "张三",
+        XINCHENG_SCOPE,
+        "发布“征信修复”类虚假违法广告",
+        "超出登记的经营范围从事经营活动",
+        "<mark>征信修复</mark>",
+        "<mark>征信洗白</mark>",
+        "电话 13800138000",
+        "微信 xinc888",
+        "与上述页面联系方式相同：电话 13800138000",
+    ):
+        assert needle in html, needle
+    # scraped text is escaped, never markup
+    assert '=HYPERLINK(&quot;http://evil.test&quot;' in html
+    assert "<script" not in html and "http-equiv" not in html
+
+    log = session.scalars(select(ExportLog).where(ExportLog.what == "report")).one()
+    assert (log.user, log.rows, log.sha256) == ("analyst", 2, sha256(result.zip_path))
+
+
+def test_pack_pages_are_the_captured_bytes_even_when_not_utf8(
+    session: Session, tmp_path: Path
+) -> None:
+    build_world(session)
+    result = build_pack(session, XINCHENG, tmp_path)
+    gbk_page = result.folder / result.case.evidence[1].page_file
+    assert "征信洗白".encode("gbk") in gbk_page.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("ref", "violation", "fact"),
+    [
+        (ANXIN_USCC, "企业登记状态为“注销”后仍以其名义对外宣传经营", "<mark>停息挂账</mark>"),
+        (HENGTONG, "涉嫌未经登记从事经营活动（无照经营）", "未检索到该名称的登记记录"),
+    ],
+)
+def test_pack_names_inactive_and_unregistered_firms(
+    session: Session, tmp_path: Path, ref: str, violation: str, fact: str
+) -> None:
+    build_world(session)
+    result = build_pack(session, ref, tmp_path)
+    html = (result.folder / "report.html").read_text(encoding="utf-8")
+    assert violation in html
+    assert fact in html
+    verify_pack(session, result.folder, result.zip_path)
+
+
+def test_docx_sets_east_asian_font(session: Session, tmp_path: Path) -> None:
+    docx = pytest.importorskip("docx")
+    build_world(session)
+    result = build_pack(session, XINCHENG_USCC, tmp_path)
+    doc = docx.Document(str(result.folder / "report.docx"))
+    text = "\n".join(p.text for p in doc.paragraphs)
+    cells = "\n".join(c.text for t in doc.tables for r in t.rows for c in r.cells)
+    assert "超出登记的经营范围从事经营活动" in text
+    assert XINCHENG_USCC in cells
+    with zipfile.ZipFile(result.folder / "report.docx") as zf:
+        styles = zf.read("word/styles.xml").decode("utf-8")
+    assert 'w:eastAsia="宋体"' in styles
+
+
+def test_tampered_page_is_refused(session: Session, tmp_path: Path) -> None:
+    world = build_world(session)
+    doc = session.get(Document, world.doc_ids["http://forum.demo.test/t/101"])
+    assert doc is not None
+    doc.raw_sha256 = "0" * 64
+    session.flush()
+    with pytest.raises(StorageError, match=f"document {doc.id}"):
+        build_pack(session, XINCHENG_USCC, tmp_path / "packs")
+    assert list((tmp_path / "packs").iterdir()) == []  # no half-built pack left behind
+
+
+@pytest.mark.parametrize("ref", ["深圳市不存在公司", "999999"])
+def test_unknown_business_is_named(session: Session, tmp_path: Path, ref: str) -> None:
+    build_world(session)
+    with pytest.raises(GreywatchError, match=ref):
+        build_pack(session, ref, tmp_path)
+
+
+def test_build_all_confirmed_writes_one_pack_per_firm_and_an_index(
+    session: Session, tmp_path: Path
+) -> None:
+    world = build_world(session)
+    review_business(session, XINCHENG, "confirmed", "广告与登记范围不符")
+    review_business(session, str(world.entity_ids[ANXIN]), "confirmed")
+    review_business(session, ZHENGXIN, "dismissed")
+    results = build_all_confirmed(session, tmp_path, user="analyst")
+    session.commit()
+
+    assert sorted(r.case.name for r in results) == sorted([XINCHENG, ANXIN])
+    for r in results:
+        verify_pack(session, r.folder, r.zip_path)
+    raw = (tmp_path / "index.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
+    assert {r["统一社会信用代码"] for r in rows} == {XINCHENG_USCC, ANXIN_USCC}
+    for r in rows:
+        assert r["压缩包SHA-256"] == sha256(tmp_path / r["压缩包"])
+    logs = session.scalars(select(ExportLog).where(ExportLog.what == "report")).all()
+    assert len(logs) == 2
