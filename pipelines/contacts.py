@@ -31,9 +31,10 @@ _SEP = (
 )
 # At most this many separator characters between two digit groups ("138 - 0013", "✨✨").
 _MAX_SEP = 4
-# A run of >= 5 digits (the shortest QQ number) with separators between digits. Each repeat
-# must consume a digit and separators never match digits, so the scan is linear.
-_RUN_RE = re.compile(rf"[0-9](?:{_SEP}{{0,{_MAX_SEP}}}[0-9]){{4,}}")
+# A run of >= 5 digits or numerals (the shortest QQ number) with separators between them,
+# built with the numeral set from the data file. Each repeat must consume a digit and
+# separators never match digits, so the scan is linear.
+_RUN_TEMPLATE = r"{d}(?:{sep}{{0,{n}}}{d}){{4,}}"
 _DIGITS_RE = re.compile(r"[0-9]+")
 _ASCII_OR_DECODED_RE = re.compile(r"[0-9]+|[^0-9]+")
 _WS_SEP_RE = re.compile(r"(?:\s|&nbsp;|&#160;)+")
@@ -86,8 +87,11 @@ class _Rules:
     amount_prefixes: tuple[str, ...]
     amount_suffixes: tuple[str, ...]
     digit_table: dict[int, str]
+    digit_chars: frozenset[str]  # ASCII digits and numerals
+    run: re.Pattern[str]  # a digit run, see _RUN_TEMPLATE
     id_stopwords: frozenset[str]
     bare_domain: re.Pattern[str]
+    tld_dot: re.Pattern[str]  # ".com", ".cn" … where a bare domain may end
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,17 +121,31 @@ def _words(data: dict[str, object], key: str) -> list[str]:
     return words
 
 
-def _alternation(words: Iterable[str]) -> str:
-    """Longest-first alternation; ASCII words match only as whole words (wx, not wxid_)."""
+def _alternation(words: Iterable[str], left_bound: bool = True) -> str:
+    """Longest-first alternation; ASCII words match only as whole words (wx, not wxid_).
+
+    Without `left_bound` every alternative starts with a literal, which lets the regex engine
+    skip ahead to candidate first characters (fast on long pages); callers then check the
+    left boundary themselves with `_starts_word`.
+    """
     parts = []
     for w in sorted(set(words), key=lambda w: (-len(w), w)):
         p = re.escape(w)
-        if w[0].isascii() and w[0].isalnum():
+        if left_bound and w[0].isascii() and w[0].isalnum():
             p = r"(?<![a-z0-9_])" + p
         if w[-1].isascii() and w[-1].isalpha():
             p += r"(?![a-z])"
         parts.append(p)
     return "(?:" + "|".join(parts) + ")"
+
+
+def _starts_word(text: str, m: re.Match[str]) -> bool:
+    """False when an ASCII alias or domain is glued to a preceding letter/digit (…qq, my_x.cn)."""
+    s = m.start()
+    return s == 0 or not m.group()[0].isascii() or text[s - 1] not in _WORD_CHARS
+
+
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
 @lru_cache(maxsize=1)
@@ -143,27 +161,35 @@ def _rules() -> _Rules:
     if not isinstance(numerals, dict) or set(map(str, numerals)) != set("0123456789"):
         raise ConfigError(f"{DATA_PATH}: 'numeral_digits' must map each digit 0-9 to characters")
     table = {ord(ch): str(d) for d, chars in numerals.items() for ch in normalize(str(chars)).text}
+    digit_class = "[0-9" + "".join(re.escape(chr(c)) for c in sorted(table)) + "]"
     aliases = (
         _words(data, "wechat_aliases") + _words(data, "qq_aliases") + _words(data, "phone_aliases")
     )
     tlds = _alternation(_words(data, "url_tlds"))
-    # "加微信", "加我QQ": a prefix may stand before any alias (longest alias still wins).
-    prefix = _alternation(_words(data, "alias_prefixes"))
+    # "加微信", "加我QQ": a prefix may stand before any alias; spelled out as whole words so
+    # the longest reading wins (加微信 over 加微) and every alternative starts with a literal.
+    prefixes = ["", *_words(data, "alias_prefixes")]
+
+    def scanner(key: str) -> re.Pattern[str]:
+        words = _words(data, key)
+        return re.compile(_alternation((p + w for p in prefixes for w in words), False))
+
     return _Rules(
-        wechat_alias=re.compile(f"{prefix}?{_alternation(_words(data, 'wechat_aliases'))}"),
-        qq_alias=re.compile(f"{prefix}?{_alternation(_words(data, 'qq_aliases'))}"),
+        wechat_alias=scanner("wechat_aliases"),
+        qq_alias=scanner("qq_aliases"),
         context=re.compile(
             rf"(?P<neg>{_alternation(_words(data, 'not_contact_context'))})"
             rf"|(?P<pos>{_alternation(aliases)})"
         ),
-        same_number=re.compile(_alternation(_words(data, "same_number_phrases"))),
+        same_number=re.compile(_alternation(_words(data, "same_number_phrases"), False)),
         amount_prefixes=tuple(_words(data, "amount_prefixes")),
         amount_suffixes=tuple(_words(data, "amount_suffixes")),
         digit_table=table,
+        digit_chars=frozenset("0123456789" + "".join(map(chr, table))),
+        run=re.compile(_RUN_TEMPLATE.format(d=digit_class, sep=_SEP, n=_MAX_SEP)),
         id_stopwords=frozenset(_words(data, "wechat_id_stopwords")),
-        bare_domain=re.compile(
-            rf"(?<![a-z0-9.@_/-])(?P<h1>(?:[a-z0-9-]+\.)+{tlds})(?![a-z0-9-]|\.[a-z]){_PATH}"
-        ),
+        bare_domain=re.compile(rf"(?P<h1>(?:[a-z0-9-]+\.)+{tlds})(?![a-z0-9-]|\.[a-z]){_PATH}"),
+        tld_dot=re.compile(rf"\.{tlds}(?![a-z0-9-]|\.[a-z])"),
     )
 
 
@@ -203,17 +229,18 @@ class _Run:
     dotted: list[bool]
 
 
-def _split_run(text: str, dview: str, start: int, end: int) -> _Run:
-    """Groups of a run; a switch between ASCII digits and decoded numerals is a soft break, so
-    prose numerals glued to a number (第一13800138000) can be left out."""
+def _split_run(rules: _Rules, text: str, start: int, end: int) -> _Run:
+    """Groups of a run with numerals read as digits; a switch between ASCII digits and decoded
+    numerals is a soft break, so prose glued to a number (第一13800138000) can be left out."""
+    decoded = text[start:end].translate(rules.digit_table)
     groups: list[tuple[int, int]] = []
     soft: list[bool] = []
-    for m in _DIGITS_RE.finditer(dview, start, end):
-        pieces = [(p.start(), p.end()) for p in _ASCII_OR_DECODED_RE.finditer(text, *m.span())]
-        for k, piece in enumerate(pieces):
+    for m in _DIGITS_RE.finditer(decoded):
+        gs, ge = start + m.start(), start + m.end()
+        for k, p in enumerate(_ASCII_OR_DECODED_RE.finditer(text, gs, ge)):
             soft.append(k > 0)
-            groups.append(piece)
-    run = _Run(groups, [dview[s:e] for s, e in groups], [], [], [])
+            groups.append(p.span())
+    run = _Run(groups, [decoded[s - start : e - start] for s, e in groups], [], [], [])
     for k in range(len(groups) - 1):
         sep = text[groups[k][1] : groups[k + 1][0]]
         run.breakable.append(soft[k + 1] or bool(_WS_SEP_RE.fullmatch(sep)))
@@ -288,15 +315,13 @@ def _rejected_by_context(rules: _Rules, text: str, start: int, end: int) -> bool
     return last == "neg"
 
 
-def _phones(
-    rules: _Rules, text: str, dview: str, wechat_at: set[int]
-) -> Iterator[tuple[_Found, _Phone]]:
+def _phones(rules: _Rules, text: str, wechat_at: set[int]) -> Iterator[tuple[_Found, _Phone]]:
     """Phones in the digit view (and the WeChat contact when a WeChat alias introduces one)."""
-    for m in _RUN_RE.finditer(dview):
+    for m in rules.run.finditer(text):
         rs, re_ = m.span()
-        if _MASK_BEFORE_RE.search(dview, max(0, rs - 2), rs) or _MASK_AFTER_RE.match(dview, re_):
+        if _MASK_BEFORE_RE.search(text, max(0, rs - 2), rs) or _MASK_AFTER_RE.match(text, re_):
             continue
-        run = _split_run(text, dview, rs, re_)
+        run = _split_run(rules, text, rs, re_)
         if _is_bank_card(run):
             continue
         for i, last, phone, ext in _cover(run):
@@ -307,7 +332,7 @@ def _phones(
             if decoded and len(phone.national) < _MIN_DECODED_DIGITS:
                 continue
             if not ext and last == len(run.groups) - 1 and not phone.mobile:
-                tail = _EXT_RE.match(dview, ne)
+                tail = _EXT_RE.match(text, ne)
                 if tail:
                     ext, ne = tail.group(1), tail.end()
             alias_at = ns
@@ -324,16 +349,17 @@ def _phones(
 def _after_alias(pattern: re.Pattern[str], text: str) -> Iterator[int]:
     """Positions right after each alias and its filler ("微信号：" → where the id starts)."""
     for m in pattern.finditer(text):
-        yield _FILLER_RE.match(text, m.end()).end()
+        if _starts_word(text, m):
+            yield _FILLER_RE.match(text, m.end()).end()
 
 
-def _qq_numbers(rules: _Rules, text: str, dview: str) -> Iterator[_Found]:
+def _qq_numbers(rules: _Rules, text: str) -> Iterator[_Found]:
     """QQ numbers: 5–11 digits not starting with 0, right after a QQ alias."""
     for p in _after_alias(rules.qq_alias, text):
-        m = _RUN_RE.match(dview, p)
+        m = rules.run.match(text, p)
         if not m:
             continue
-        run = _split_run(text, dview, *m.span())
+        run = _split_run(rules, text, *m.span())
         end = len(run.groups) - 1
         if not 5 <= len("".join(run.digits)) <= 11:
             end = next((k for k, b in enumerate(run.breakable) if b), end)
@@ -342,35 +368,53 @@ def _qq_numbers(rules: _Rules, text: str, dview: str) -> Iterator[_Found]:
             yield _Found("qq", value, run.groups[0][0], run.groups[end][1])
 
 
-def _wechat_ids(rules: _Rules, text: str, dview: str, wechat_at: set[int]) -> Iterator[_Found]:
+def _wechat_ids(rules: _Rules, text: str, wechat_at: set[int]) -> Iterator[_Found]:
     """WeChat ids after an alias (digits there are left to the phone scan via `wechat_at`)."""
     for p in _after_alias(rules.wechat_alias, text):
-        if p < len(dview) and dview[p].isdigit():
+        if p < len(text) and text[p] in rules.digit_chars:
             wechat_at.add(p)
             continue
         m = _WECHAT_ID_RE.match(text, p)
         if m and m.group() not in rules.id_stopwords:
             yield _Found("wechat", m.group(), *m.span())
-    for m in _WXID_RE.finditer(text):
+    for m in _WXID_RE.finditer(text) if "wxid_" in text else ():
         yield _Found("wechat", m.group(), *m.span())
 
 
 def _emails_and_urls(rules: _Rules, text: str) -> Iterator[_Found]:
     """Emails (plus the QQ number of a numeric qq.com mailbox), then sites not inside them."""
     taken: list[tuple[int, int]] = []
-    for m in _EMAIL_RE.finditer(text):
+    for m in _EMAIL_RE.finditer(text) if "@" in text else ():
         taken.append(m.span())
         yield _Found("email", m.group(), *m.span())
         qq = _QQ_MAIL_RE.fullmatch(m.group())
         if qq:
             yield _Found("qq", qq.group(1), *m.span(), note="qq邮箱")
-    for pattern in (_URL_RE, rules.bare_domain):
-        for m in pattern.finditer(text):
+    urls = _URL_RE.finditer(text) if "://" in text or "www." in text else ()
+    for matches in (urls, _bare_domains(rules, text)):
+        for m in matches:
+            if not _starts_word(text, m) or (m.start() > 0 and text[m.start() - 1] in "@./-"):
+                continue
             s, e = m.start(), len(m.group().rstrip(".,;:!?'")) + m.start()
             if any(s < te and ts < e for ts, te in taken):
                 continue
             taken.append((s, e))
             yield _Found("url", (m.group("h1") or m.group("h2")).strip("."), s, e)
+
+
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
+
+
+def _bare_domains(rules: _Rules, text: str) -> Iterator[re.Match[str]]:
+    """Domains without http:// or www.: found by their ".tld" (rare on Chinese pages, so this
+    is fast), then read from the start of the host."""
+    for t in rules.tld_dot.finditer(text):
+        s = t.start()
+        while s > 0 and text[s - 1] in _HOST_CHARS:
+            s -= 1
+        m = rules.bare_domain.match(text, s)
+        if m:
+            yield m
 
 
 def _same_number(rules: _Rules, text: str, phones: list[tuple[_Found, _Phone]]) -> Iterator[_Found]:
@@ -399,22 +443,25 @@ def _to_contact(norm: NormalizedText, f: _Found) -> Contact:
     return Contact(f.kind, f.value, original[start:end], start, end, f.note)
 
 
-def extract_contacts(text: str) -> list[Contact]:
+def extract_contacts(text: str, *, norm: NormalizedText | None = None) -> list[Contact]:
     """Phones (E.164), WeChat/QQ ids, emails and site hosts in `text`, decoded from the usual
-    obfuscations; spans index the original text, sorted by start, each contact once."""
+    obfuscations; spans index the original text, sorted by start, each contact once.
+
+    `norm` may pass `normalize(text)` when the caller already has it (saves the main cost).
+    """
     if not text:
         return []
     rules = _rules()
-    norm = normalize(text)
+    if norm is None or norm.original is not text:
+        norm = normalize(text)
     ntext = norm.text
-    dview = ntext.translate(rules.digit_table)
     wechat_at: set[int] = set()
     found: list[_Found] = list(_emails_and_urls(rules, ntext))
-    found += _wechat_ids(rules, ntext, dview, wechat_at)
+    found += _wechat_ids(rules, ntext, wechat_at)
     taken = [(f.start, f.end) for f in found]
-    phones = [(f, p) for f, p in _phones(rules, ntext, dview, wechat_at) if not _overlaps(f, taken)]
+    phones = [(f, p) for f, p in _phones(rules, ntext, wechat_at) if not _overlaps(f, taken)]
     found += [f for f, _ in phones]
-    found += [f for f in _qq_numbers(rules, ntext, dview) if not _overlaps(f, taken)]
+    found += [f for f in _qq_numbers(rules, ntext) if not _overlaps(f, taken)]
     found += _same_number(rules, ntext, [(f, p) for f, p in phones if f.kind == "phone"])
     seen: set[tuple[str, str, int, int]] = set()
     contacts = []
