@@ -26,6 +26,8 @@ MIN_BRAND_CHARS = 2
 _BRACKETS = str.maketrans({"【": "(", "】": ")", "〔": "(", "〕": ")", "[": "(", "]": ")"})
 # Separators that carry nothing in a name: spaces, middle dots, quotes.
 _DROP = re.compile(r"[\s·•・'\"“”‘’]+")
+# An unlisted district right after a city: two or three Han characters and 区/县.
+_DISTRICT = re.compile(r"[\u4e00-\u9fff]{2,3}?[区县](?!块)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,7 @@ class _Vocab:
     bracket_forms: frozenset[str]
     industries: tuple[str, ...]
     area_codes: dict[str, str]
+    zones: tuple[str, ...]
 
 
 @lru_cache(maxsize=1)
@@ -73,6 +76,7 @@ def vocab() -> _Vocab:
         bracket_forms=frozenset(parts["bracket_forms"]),
         industries=by_len(parts["industries"]),
         area_codes={str(k): v for k, v in reg["area_codes"].items()},
+        zones=by_len(reg.get("zones") or ()),
     )
 
 
@@ -115,12 +119,23 @@ def _strip_regions(text: str) -> tuple[str, str]:
     pos = 0
     while pos < len(text):
         hit = _region_at(text, pos)
+        if hit is None and found:
+            hit = _unlisted_district(text, pos, found[-1])
         # Keep at least a brand's worth of characters: "深圳" alone is not a name prefix.
         if hit is None or len(text) - hit[1] < MIN_BRAND_CHARS:
             break
         found.append(hit[0])
         pos = hit[1]
     return _most_specific(found), text[pos:]
+
+
+def _unlisted_district(text: str, pos: int, city: str) -> tuple[str, int] | None:
+    """After a city, a development zone or an unlisted district ("佛山市禅城区…") belongs to it."""
+    zone = next((z for z in vocab().zones if text.startswith(z, pos)), None)
+    if zone is not None:
+        return city, pos + len(zone)
+    m = _DISTRICT.match(text, pos)
+    return (city, m.end()) if m else None
 
 
 def _most_specific(regions: list[str]) -> str:

@@ -1,0 +1,522 @@
+"""Resolve business names seen in ads to imported registrations, with the evidence used.
+
+Order of evidence: a valid USCC; the exact normalized name; the brand core plus region
+evidence (city in the name, cities and landline area codes in the text, an address); and last
+a fuzzy brand match over *blocked* candidates only (brands sharing a padded character bigram,
+never all pairs). Near-miss names (鑫诚 vs 鑫城) are separate firms: an exact brand hit always
+wins, and a fuzzy hit must be close on the brand itself and clearly ahead of every other brand.
+Anything ambiguous is "unresolved" with its candidates, never a guess.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rapidfuzz import fuzz
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from stdnum.cn import uscc as stdnum_uscc
+
+from pipelines.model import Business
+from pipelines.names import area_code_city, find_region, normalize_name, split_name, vocab
+from pipelines.scope import scope_verdict
+from storage.models import BusinessMatch, Document, Entity, Finding, Mention, Registration
+
+Method = Literal["uscc", "exact_name", "brand_region", "brand_fuzzy", "unresolved", "none"]
+
+# Confidence per method: what an analyst can rely on without opening the registration.
+CONF_USCC = 1.0
+CONF_EXACT = 0.97
+CONF_BRAND_NAME_REGION = 0.9  # brand + the city written in the name itself
+CONF_BRAND_HINT_REGION = 0.85  # brand + a city or area code elsewhere in the text
+CONF_BRAND_ONLY = 0.6  # the only registration with this brand core, no region evidence
+# Fuzzy: the brand itself must be this close (fuzz.ratio, 0–100). Two-character brands that
+# differ in one character score 50, so near-miss names never merge; "华信永道/华信永达" (75) may.
+FUZZY_BRAND_MIN = 75.0
+# …and the whole name this close, and ahead of any other brand by this margin.
+FUZZY_NAME_MIN = 85.0
+FUZZY_MARGIN = 10.0
+# Below this nothing is even worth showing as a candidate.
+CANDIDATE_MIN = 50.0
+# Candidates listed for an unresolved match: enough to choose from, short enough to read.
+MAX_CANDIDATES = 8
+# Records scored per fuzzy query: blocking keeps it small, this caps a pathological brand.
+MAX_FUZZY_RECORDS = 3000
+
+_LANDLINE = re.compile(r"(?<![0-9])\(?(0\d{2,3})\)?[-\s)）]?[2-9]\d{6,7}(?![0-9])")
+
+
+@dataclass(frozen=True, slots=True)
+class RegionHints:
+    """Region evidence from around a business mention: cities, landline area codes, address."""
+
+    cities: tuple[str, ...] = ()
+    area_codes: tuple[str, ...] = ()
+    address: str = ""
+
+    def regions(self) -> dict[str, str]:
+        """Region → what pointed to it (for the reason)."""
+        out: dict[str, str] = {}
+        for city in self.cities:
+            out.setdefault(city, "city named in the text")
+        for code in self.area_codes:
+            if city := area_code_city(code):
+                out.setdefault(city, f"area code {code}")
+        if self.address and (city := find_region(self.address)):
+            out.setdefault(city, "address")
+        return out
+
+
+def region_hints_from_text(text: str, address: str = "") -> RegionHints:
+    """Cities named in a text (with or without 市) and the area codes of its landlines."""
+    norm = normalize_name(text) if len(text) < 2000 else text
+    v = vocab()
+    cities: list[str] = []
+    for m in _region_pattern().finditer(norm):
+        word = m.group(1)
+        if m.group(2) or word not in v.no_bare:
+            city = v.regions[word]
+            if city in v.cities and city not in cities:
+                cities.append(city)
+    codes = list(dict.fromkeys(m.group(1) for m in _LANDLINE.finditer(text)))
+    return RegionHints(tuple(cities), tuple(c for c in codes if area_code_city(c)), address)
+
+
+_REGION_RE: re.Pattern[str] | None = None
+
+
+def _region_pattern() -> re.Pattern[str]:
+    global _REGION_RE
+    if _REGION_RE is None:
+        v = vocab()
+        names = sorted(v.regions, key=len, reverse=True)
+        _REGION_RE = re.compile(f"({'|'.join(names)})({'|'.join(v.suffixes)})?")
+    return _REGION_RE
+
+
+@dataclass(frozen=True, slots=True)
+class RegRef:
+    """The registration fields matching needs (the scope text stays in the database)."""
+
+    id: int
+    uscc: str
+    name: str
+    brand_core: str
+    region: str
+    status: str
+
+    def as_candidate(self, score: float | None = None) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "registration_id": self.id,
+            "uscc": self.uscc,
+            "name": self.name,
+            "region": self.region,
+            "status": self.status,
+        }
+        if score is not None:
+            d["score"] = round(score, 1)
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """Which registration a business name is, how it was decided, and the alternatives."""
+
+    registration: RegRef | None
+    method: Method
+    confidence: float
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    reason: str = ""
+
+
+class RegistryIndex:
+    """In-memory blocking index over registrations: USCC, exact name, brand core, bigrams.
+
+    Columns are kept as parallel lists with interned region/status strings, so a million
+    registrations fit in a few hundred megabytes.
+    """
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.usccs: list[str] = []
+        self.names: list[str] = []
+        self.brands: list[str] = []
+        self.regions: list[str] = []
+        self.statuses: list[str] = []
+        self.by_uscc: dict[str, int] = {}
+        self.by_name: dict[str, int | list[int]] = {}
+        self.by_brand: dict[str, int | list[int]] = {}
+        self._grams: dict[str, list[str]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[int, str, str, str, str, str, str]]) -> RegistryIndex:
+        """Build from (id, uscc, name, name_norm, brand_core, region, status) tuples."""
+        index = cls()
+        for row in rows:
+            index.add(*row)
+        return index
+
+    @classmethod
+    def from_session(cls, session: Session, batch: int = 20000) -> RegistryIndex:
+        """Build from the registrations table, streamed in batches."""
+        stmt = select(
+            Registration.id,
+            Registration.uscc,
+            Registration.name,
+            Registration.name_norm,
+            Registration.brand_core,
+            Registration.region,
+            Registration.status,
+        ).execution_options(yield_per=batch)
+        return cls.from_rows(tuple(r) for r in session.execute(stmt))
+
+    def add(
+        self, rid: int, uscc: str, name: str, name_norm: str, brand: str, region: str, status: str
+    ) -> None:
+        """Add one registration (brand cores and regions are interned: they repeat a lot)."""
+        i = len(self.ids)
+        self.ids.append(rid)
+        self.usccs.append(uscc)
+        self.names.append(name)
+        brand = sys.intern(brand)
+        self.brands.append(brand)
+        self.regions.append(sys.intern(region))
+        self.statuses.append(sys.intern(status))
+        self.by_uscc[uscc] = i
+        _multi_add(self.by_name, name if name_norm == name else name_norm, i)
+        if brand:
+            _multi_add(self.by_brand, brand, i)
+        self._grams = None
+
+    def ref(self, i: int) -> RegRef:
+        return RegRef(
+            self.ids[i], self.usccs[i], self.names[i], self.brands[i], self.regions[i],
+            self.statuses[i],
+        )  # fmt: skip
+
+    def with_name(self, name_norm: str) -> list[int]:
+        return _multi_get(self.by_name, name_norm)
+
+    def with_brand(self, brand: str) -> list[int]:
+        return _multi_get(self.by_brand, brand)
+
+    def similar_brands(self, brand: str) -> list[str]:
+        """Brands sharing at least one padded bigram with `brand` (the fuzzy blocking step)."""
+        if self._grams is None:
+            grams: dict[str, list[str]] = {}
+            for b in self.by_brand:
+                for g in _bigrams(b):
+                    grams.setdefault(g, []).append(b)
+            self._grams = grams
+        counts: Counter[str] = Counter()
+        for g in _bigrams(brand):
+            counts.update(self._grams.get(g, ()))
+        # Similar length, or sharing two bigrams (an unparsed tail: "鑫诚达信息资询" ~ 鑫诚达).
+        return [b for b, n in counts.most_common() if n >= 2 or abs(len(b) - len(brand)) <= 2]
+
+
+def _multi_add(d: dict[str, int | list[int]], key: str, i: int) -> None:
+    cur = d.get(key)
+    if cur is None:
+        d[key] = i
+    elif isinstance(cur, list):
+        cur.append(i)
+    else:
+        d[key] = [cur, i]
+
+
+def _multi_get(d: dict[str, int | list[int]], key: str) -> list[int]:
+    cur = d.get(key)
+    if cur is None:
+        return []
+    return cur if isinstance(cur, list) else [cur]
+
+
+def _bigrams(brand: str) -> set[str]:
+    """Padded bigrams: "鑫诚" → {^鑫, 鑫诚, 诚$}, so 鑫诚 and 鑫城 share ^鑫 and block together."""
+    padded = f"^{brand}$"
+    return {padded[i : i + 2] for i in range(len(padded) - 1)}
+
+
+# --- matching ------------------------------------------------------------------------------
+
+
+def match_business(
+    index: RegistryIndex,
+    business: Business | str,
+    uscc: str | None = None,
+    region_hints: RegionHints | None = None,
+) -> MatchResult:
+    """Resolve one business name (and optional USCC) against the index; never guesses."""
+    name = business.name if isinstance(business, Business) else str(business)
+    notes: list[str] = []
+    if uscc:
+        code = stdnum_uscc.compact(uscc).upper()
+        if stdnum_uscc.is_valid(code):
+            i = index.by_uscc.get(code)
+            if i is not None:
+                ref = index.ref(i)
+                return MatchResult(ref, "uscc", CONF_USCC, [], f"USCC {code} is {ref.name}")
+            notes.append(f"USCC {code} is valid but not in the imported registry")
+        else:
+            notes.append(f"USCC {uscc} fails the GB 32100 check, ignored")
+    result = _match_name(index, name, region_hints or RegionHints())
+    if notes:
+        reason = "; ".join([*notes, result.reason])
+        return MatchResult(result.registration, result.method, result.confidence,
+                           result.candidates, reason)  # fmt: skip
+    return result
+
+
+def _match_name(index: RegistryIndex, name: str, hints: RegionHints) -> MatchResult:
+    norm = normalize_name(name)
+    if not norm:
+        return MatchResult(None, "none", 0.0, [], "empty name")
+    exact = index.with_name(norm)
+    if len(exact) == 1:
+        ref = index.ref(exact[0])
+        return MatchResult(ref, "exact_name", CONF_EXACT, [], f"registered name is {ref.name}")
+    if len(exact) > 1:
+        cands = [index.ref(i).as_candidate() for i in exact[:MAX_CANDIDATES]]
+        return MatchResult(
+            None, "unresolved", 0.0, cands, f"{len(exact)} registrations share the name {norm}"
+        )
+    parts = split_name(name)
+    if not parts.brand_core:
+        return MatchResult(None, "none", 0.0, [], f"no brand core in {name}")
+    same_brand = index.with_brand(parts.brand_core)
+    if same_brand:
+        return _by_region(
+            index, name, parts.brand_core, parts.region, parts.industry, same_brand, hints
+        )
+    return _fuzzy(index, norm, parts.brand_core, parts.region, hints)
+
+
+def _evidence(name_region: str, hints: RegionHints) -> tuple[dict[str, str], float]:
+    """Regions the evidence points to, with their source, and the confidence they carry."""
+    if name_region:
+        return {name_region: "in the name"}, CONF_BRAND_NAME_REGION
+    return hints.regions(), CONF_BRAND_HINT_REGION
+
+
+def _by_region(
+    index: RegistryIndex,
+    name: str,
+    brand: str,
+    name_region: str,
+    industry: str,
+    rows: list[int],
+    hints: RegionHints,
+) -> MatchResult:
+    """Same brand core registered once or more: region evidence (then industry) picks one."""
+    refs = [index.ref(i) for i in rows]
+    cands = [r.as_candidate() for r in refs[:MAX_CANDIDATES]]
+    where = "、".join(dict.fromkeys(r.region or "?" for r in refs))
+    wanted, conf = _evidence(name_region, hints)
+    if wanted:
+        said = "; ".join(f"{city} ({why})" for city, why in wanted.items())
+        local = [r for r in refs if r.region in wanted]
+        if not local:
+            method: Method = "none" if name_region else "unresolved"
+            return MatchResult(
+                None, method, 0.0, cands,
+                f"brand {brand} is registered in {where}, but the evidence points to {said}",
+            )  # fmt: skip
+        picked = _one(local, name, industry)
+        if picked is not None:
+            r = picked
+            return MatchResult(
+                r, "brand_region", conf, cands,
+                f"brand {brand} is registered in {where}; evidence points to {said}: {r.name}",
+            )  # fmt: skip
+        return MatchResult(
+            None, "unresolved", 0.0, [r.as_candidate() for r in local[:MAX_CANDIDATES]],
+            f"{len(local)} registrations of brand {brand} fit {said}",
+        )  # fmt: skip
+    picked = _one(refs, name, industry)
+    if picked is not None:
+        return MatchResult(
+            picked, "brand_region", CONF_BRAND_ONLY, cands,
+            f"the only registration of brand {brand} (no region evidence): {picked.name}",
+        )  # fmt: skip
+    return MatchResult(
+        None, "unresolved", 0.0, cands,
+        f"brand {brand} is registered {len(refs)} times ({where}) and nothing says which",
+    )  # fmt: skip
+
+
+def _one(refs: list[RegRef], name: str, industry: str) -> RegRef | None:
+    """The single registration left, or the single one whose name has the ad's industry."""
+    if len(refs) == 1:
+        if industry and split_name(refs[0].name).industry and not _same_trade(refs[0], industry):
+            return None  # "鑫诚科技" is not "鑫诚信息咨询"
+        return refs[0]
+    if industry:
+        fitting = [r for r in refs if _same_trade(r, industry)]
+        if len(fitting) == 1:
+            return fitting[0]
+    return None
+
+
+def _same_trade(ref: RegRef, industry: str) -> bool:
+    """True when the registered industry words and the ad's share a word (咨询, 信用 …)."""
+    theirs = split_name(ref.name).industry
+    return any(word in theirs for word in _trade_words(industry)) or industry in theirs
+
+
+def _trade_words(industry: str) -> list[str]:
+    """The single industry words inside a compound ("信息咨询" → 信息, 咨询)."""
+    words = [w for w in vocab().industries if len(w) == 2 and w in industry]
+    return words or [industry]
+
+
+def _core(name: str) -> str:
+    """Brand core and industry without region and form: what fuzzy name scores compare."""
+    parts = split_name(name)
+    return parts.brand_core + parts.industry
+
+
+def _fuzzy(
+    index: RegistryIndex, norm: str, brand: str, name_region: str, hints: RegionHints
+) -> MatchResult:
+    """No registration has this brand core: score blocked look-alikes, accept only a clear one."""
+    brands = index.similar_brands(brand)
+    core = _core(norm)
+    scored: list[tuple[float, float, RegRef]] = []  # (brand ratio, name score, ref)
+    budget = MAX_FUZZY_RECORDS
+    for b in brands:
+        b_score = fuzz.ratio(brand, b)
+        if b_score < CANDIDATE_MIN:
+            continue
+        for i in index.with_brand(b)[:budget]:
+            ref = index.ref(i)
+            n_score = fuzz.ratio(core, _core(ref.name))
+            scored.append((b_score, max(b_score, n_score), ref))
+        budget -= len(index.with_brand(b))
+        if budget <= 0:
+            break
+    wanted, _ = _evidence(name_region, hints)
+    if wanted:
+        scored = [s for s in scored if s[2].region in wanted] or ([] if name_region else scored)
+    if not scored:
+        return MatchResult(None, "none", 0.0, [], f"no registration with brand {brand} or like it")
+    scored.sort(key=lambda s: (s[1], s[0]), reverse=True)
+    cands = [ref.as_candidate(score) for _, score, ref in scored[:MAX_CANDIDATES]]
+    b_best, best, top = scored[0]
+    rivals = [
+        s for s in scored[1:] if s[2].brand_core != top.brand_core or s[2].region == top.region
+    ]
+    clear = not rivals or best - rivals[0][1] >= FUZZY_MARGIN
+    if b_best >= FUZZY_BRAND_MIN and best >= FUZZY_NAME_MIN and clear:
+        return MatchResult(
+            top, "brand_fuzzy", round(0.8 * best / 100, 3), cands,
+            f"no registration of brand {brand}; {top.name} is close (brand {b_best:.0f}/100, "
+            f"name {best:.0f}/100)",
+        )  # fmt: skip
+    return MatchResult(
+        None, "unresolved", 0.0, cands,
+        f"no registration of brand {brand}; look-alikes ({top.brand_core} …) are not close "
+        "enough to be the same firm",
+    )  # fmt: skip
+
+
+# --- resolving stored entities -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MatchStats:
+    """How many business entities were resolved, by method."""
+
+    entities: int
+    by_method: dict[str, int]
+
+
+def _entity_context(session: Session, entity_id: int) -> tuple[RegionHints, list[str], str | None]:
+    """Region hints and categories from the documents mentioning an entity, and a USCC when a
+    document names exactly one business and one USCC (then the code is that business's)."""
+    docs = session.execute(
+        select(Document.id, Document.text, Finding.categories)
+        .join(Mention, Mention.document_id == Document.id)
+        .outerjoin(Finding, Finding.document_id == Document.id)
+        .where(Mention.entity_id == entity_id)
+        .distinct()
+    ).all()
+    cities: list[str] = []
+    codes: list[str] = []
+    categories: list[str] = []
+    uscc: str | None = None
+    for doc_id, text, cats in docs:
+        hints = region_hints_from_text(text or "")
+        cities += [c for c in hints.cities if c not in cities]
+        codes += [c for c in hints.area_codes if c not in codes]
+        categories += [c for c in (cats or []) if c not in categories]
+        kinds = session.execute(
+            select(Entity.kind, Entity.key)
+            .join(Mention, Mention.entity_id == Entity.id)
+            .where(Mention.document_id == doc_id, Entity.kind.in_(("business", "uscc")))
+            .distinct()
+        ).all()
+        businesses = {k for kind, k in kinds if kind == "business"}
+        codes_here = {k for kind, k in kinds if kind == "uscc"}
+        if len(businesses) == 1 and len(codes_here) == 1:
+            uscc = next(iter(codes_here))
+    return RegionHints(tuple(cities), tuple(codes)), categories, uscc
+
+
+def match_entities(
+    session: Session,
+    index: RegistryIndex | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> MatchStats:
+    """Resolve every stored business entity and upsert its BusinessMatch (idempotent)."""
+    index = index if index is not None else RegistryIndex.from_session(session)
+    entities = session.execute(
+        select(Entity.id, Entity.key, Entity.display).where(Entity.kind == "business")
+    ).all()
+    existing = {m.entity_id: m for m in session.scalars(select(BusinessMatch))}
+    counts: Counter[str] = Counter()
+    for n, (entity_id, key, display) in enumerate(entities, 1):
+        hints, categories, uscc = _entity_context(session, entity_id)
+        result = match_business(index, display or key, uscc=uscc, region_hints=hints)
+        verdict, reason = verdict_for(session, result, categories)
+        row = existing.get(entity_id) or BusinessMatch(entity_id=entity_id)
+        row.registration_id = result.registration.id if result.registration else None
+        row.method = result.method
+        row.confidence = result.confidence
+        row.candidates = result.candidates
+        row.verdict = verdict
+        row.verdict_reason = reason
+        if entity_id not in existing:
+            session.add(row)
+        counts[result.method] += 1
+        if progress:
+            progress(n, len(entities))
+    session.flush()
+    return MatchStats(len(entities), dict(counts))
+
+
+def verdict_for(
+    session: Session, result: MatchResult, categories: Iterable[str]
+) -> tuple[str, str]:
+    """The scope verdict for a match: unresolved matches get none (the reason says why)."""
+    if result.method == "unresolved":
+        return "", f"unresolved: {result.reason}"
+    reg = session.get(Registration, result.registration.id) if result.registration else None
+    v = scope_verdict(reg, tuple(categories))
+    return v.verdict, v.reason
+
+
+def iter_matches(
+    index: RegistryIndex, names: Iterable[str], hints: RegionHints | None = None
+) -> Iterator[MatchResult]:
+    """Match many plain names (the benchmark and analysts' lists)."""
+    for name in names:
+        yield match_business(index, name, region_hints=hints)
