@@ -70,6 +70,7 @@ _AUTHOR = re.compile(
     r"(?:作者|作\s+者|发布人|發佈人|发帖人|楼主|樓主)\s*[:：]\s*([^\s|/，,:：]{1,24})"
 )
 _CATEGORY = re.compile(r"^\s*[\[【][^\]】]{1,12}[\]】]\s*")
+_SENTENCE = re.compile(r"[，。！？；,!?;]")
 _PROSE = re.compile(r"[\u3400-\u9fff\uf900-\ufaffA-Za-z0-9]")
 
 # Encodings a declared label maps to: GBK/GB2312 pages routinely contain GB18030-only
@@ -94,6 +95,9 @@ _COMMON_HANZI = frozenset(
     "的一是不了在人有我他这這个個们們中来來上大为為和国國地到以说說时時要就出会會可也你对對生能"
     "而子那得于於着著下自之年过過发發后後作里裡用道行所然家种種事成方多经經么麼去法学學如都同现現"
 )
+# GBK rows 0xA4-0xA9 hold kana, Greek, Cyrillic and box drawing: the rows Big5 uses for its
+# most common hanzi, so Big5 decoded as GBK is full of them (and of private-use code points).
+_MISDECODED = re.compile(r"[\u0370-\u04ff\u2500-\u257f\u3040-\u30ff\ue000-\uf8ff]")
 _HTML_TAGS = frozenset(lxml_html.defs.tags)
 
 
@@ -182,7 +186,8 @@ def _strict(body: bytes, enc: str) -> str | None:
 
 
 def _common_score(text: str) -> int:
-    return sum(1 for ch in text if ch in _COMMON_HANZI)
+    """Frequent hanzi minus kana/Greek/Cyrillic/box-drawing, what Big5 read as GBK turns into."""
+    return sum(1 for ch in text if ch in _COMMON_HANZI) - len(_MISDECODED.findall(text))
 
 
 def _sniff_meta(body: bytes) -> str | None:
@@ -397,6 +402,15 @@ def _is_spam_run(line: str, rules: Rules) -> bool:
     return sum(1 for m in rules.spam_markers if m in low) >= 2
 
 
+def _is_meta_line(line: str, rules: Rules) -> bool:
+    """An article info line ("2023-09-27 14:53:48 来源:今日热点网"): short, dated, no prose."""
+    return (
+        len(line) <= META_LINE_MAX
+        and not _SENTENCE.search(line)
+        and bool(rules.meta_line.match(line))
+    )
+
+
 def filter_lines(text: str, rules: Rules, title: str = "") -> tuple[str, list[str]]:
     """Drop boilerplate, spam, title and date/source lines; cut at a "热门推荐"-style tail."""
     kept: list[str] = []
@@ -416,7 +430,7 @@ def filter_lines(text: str, rules: Rules, title: str = "") -> tuple[str, list[st
         if _is_spam_run(line, rules):
             reasons.append("spam-keywords")
             continue
-        if line == title or (len(line) <= META_LINE_MAX and rules.meta_line.match(line)):
+        if line == title or _is_meta_line(line, rules):
             reasons.append("line:title" if line == title else "line:meta")
             continue
         kept.append(line)
@@ -557,7 +571,10 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
 
 
 def extract_page(html: str | bytes, url: str = "", encoding: str | None = None) -> Page:
-    """Main text and metadata of one page; `encoding` is the HTTP header charset, if any."""
+    """Main text and metadata of one page; `encoding` is the HTTP header charset, if any.
+
+    The text starts with the title line, then the body paragraphs, one per line.
+    """
     rules = load_rules()
     enc = ""
     if isinstance(html, bytes):
@@ -585,6 +602,8 @@ def extract_page(html: str | bytes, url: str = "", encoding: str | None = None) 
     text, method, line_reasons = _choose(
         title, root, [n for n in nodes if n.getparent() is not None], url, rules
     )
+    # The headline is page content too (detection reads it); body copies of it were dropped.
+    text = "\n".join(part for part in (title, text) if part)
     return Page(title, text, published, author, method, _unique(dropped + line_reasons), enc)
 
 
