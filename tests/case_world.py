@@ -141,6 +141,11 @@ def html_of(page: Page) -> bytes:
     return body.encode(page.encoding)
 
 
+def reason_of(page: Page) -> str:
+    """A two-line reason, as detectors write them (the line break must survive exports)."""
+    return f"命中词：{'、'.join(raw for _, raw in page.terms)}\n判定：{page.kind}"
+
+
 def analysis_of(page: Page) -> Analysis:
     """The analysis a detector would return for `page`, spans found in its text."""
     text = page.text
@@ -152,7 +157,7 @@ def analysis_of(page: Page) -> Analysis:
     evidence = tuple(Evidence("term", cat, raw, raw, *span(raw)) for cat, raw in page.terms)
     return Analysis(
         id=page.url,
-        detection=Detection(page.kind, page.categories, page.score, evidence, "test"),
+        detection=Detection(page.kind, page.categories, page.score, evidence, reason_of(page)),
         contacts=tuple(Contact(k, v, raw, *span(raw)) for k, v, raw in page.contacts),
         businesses=tuple(Business(n, "company", n, *span(n)) for n in page.businesses),
         uscc=tuple(UsccMention(c, True, c, *span(c)) for c in page.uscc),

@@ -62,7 +62,12 @@ def verify_pack(session: Session, folder: Path, zip_path: Path) -> dict:
 @pytest.mark.parametrize(
     ("text", "spans", "context", "expected"),
     [
-        ("专业征信修复，不成功不收费", [(2, 6)], 40, [("专业", False), ("征信修复", True), ("，不成功不收费", False)]),
+        (
+            "专业征信修复，不成功不收费",
+            [(2, 6)],
+            40,
+            [("专业", False), ("征信修复", True), ("，不成功不收费", False)],
+        ),
         (
             "一二三四五征信修复六七八九十",
             [(5, 9)],
@@ -73,7 +78,12 @@ def verify_pack(session: Session, folder: Path, zip_path: Path) -> dict:
         ("消除逾期记录", [(0, 4), (0, 6)], 5, [("消除逾期记录", True)]),
         # a span past the end of the text is dropped, the text start is shown instead
         ("征信洗白", [(10, 12)], 5, [("征信洗白", False)]),
-        ("停息挂账，协商还款", [(0, 4), (5, 9)], 1, [("停息挂账", True), ("，", False), ("协商还款", True)]),
+        (
+            "停息挂账，协商还款",
+            [(0, 4), (5, 9)],
+            1,
+            [("停息挂账", True), ("，", False), ("协商还款", True)],
+        ),
     ],
 )
 def test_excerpt_segments(text: str, spans: list, context: int, expected: list) -> None:
@@ -114,7 +124,7 @@ def test_pack_for_out_of_scope_firm_verifies_against_manifest(
     ):
         assert needle in html, needle
     # scraped text is escaped, never markup
-    assert '=HYPERLINK(&quot;http://evil.test&quot;' in html
+    assert "=HYPERLINK(&quot;http://evil.test&quot;" in html
     assert "<script" not in html and "http-equiv" not in html
 
     log = session.scalars(select(ExportLog).where(ExportLog.what == "report")).one()
