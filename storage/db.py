@@ -133,7 +133,7 @@ def dispose_engines() -> None:
         _checked.clear()
 
 
-def _alembic_config() -> Config:
+def alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return cfg
@@ -141,7 +141,7 @@ def _alembic_config() -> Config:
 
 def head_revision() -> str:
     """The newest migration this code knows."""
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "storage/migrations has no versions"
     return head
 
@@ -157,7 +157,7 @@ def current_revision(engine: Engine) -> str | None:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration (Alembic `upgrade head`, no alembic.ini)."""
-    cfg = _alembic_config()
+    cfg = alembic_config()
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn

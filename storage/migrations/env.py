@@ -18,11 +18,12 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+def include_name(name: str | None, type_: str, parent_names: dict[str, str | None]) -> bool:
     """Only greywatch's own tables: APScheduler keeps `apscheduler_jobs` in the same database."""
     if type_ == "table":
         return name in target_metadata.tables
-    return True
+    table = parent_names.get("table_name")
+    return table is None or table in target_metadata.tables
 
 
 def _options(dialect_name: str) -> dict[str, object]:
