@@ -9,6 +9,7 @@ the original text through the normalizer's offset map, so evidence quotes exactl
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -68,6 +69,9 @@ _HOST = r"[a-z0-9-]+(?:\.[a-z0-9-]+)+"
 _PATH = r"(?::[0-9]{1,5})?(?:[/?#][a-z0-9\-._~:/?#\[\]@!$&'*+,;=%]*)?"
 _URL_RE = re.compile(rf"(?<![a-z0-9.-])(?:https?://(?P<h1>{_HOST})|(?P<h2>www\.{_HOST})){_PATH}")
 _QQ_MAIL_RE = re.compile(r"([1-9][0-9]{4,10})@qq\.com")
+# Longest normalized text a phone can span (digits, separators, "+86", an extension): only
+# bounds the search for phones near a "微信同号" phrase.
+_MAX_RUN_CHARS = _MAX_PHONE_DIGITS * (_MAX_SEP + 1) + 16
 # Near a "微信同号" phrase: how far (normalized characters) the phone it refers to may be.
 _SAME_NUMBER_WINDOW = 16
 # How far before a number a context word (订单号, 电话 …) still speaks about it.
@@ -272,14 +276,17 @@ def _cover(run: _Run) -> list[Part]:
     word_end = [0] * n
     for i in range(n - 1, -1, -1):
         word_end[i] = i if i == n - 1 or run.breakable[i] else word_end[i + 1]
-    best: list[tuple[int, int, tuple[Part, ...]] | None] = [None] * (n + 1)
-    best[n] = (0, 0, ())
+    # best[i]: (phone digits, -phones, part starting at i or None for a skipped word, next i)
+    # for covering groups i..n-1; parts are chained by index, so a run of many phones stays
+    # linear.
+    best: list[tuple[int, int, Part | None, int] | None] = [None] * (n + 1)
+    best[n] = (0, 0, None, n)
     for i in range(n - 1, -1, -1):
-        options: list[tuple[int, int, tuple[Part, ...]]] = []
+        options: list[tuple[int, int, Part | None, int]] = []
         if i == 0 or run.breakable[i - 1]:
             nxt = best[word_end[i] + 1]
             if nxt is not None:
-                options.append(nxt)
+                options.append((nxt[0], nxt[1], None, word_end[i] + 1))
         acc = ""
         for j in range(i, n):
             acc += run.digits[j]
@@ -294,12 +301,15 @@ def _cover(run: _Run) -> list[Part]:
             for last, ext in ends:
                 nxt = best[last + 1]
                 if nxt is not None:
-                    options.append(
-                        (nxt[0] + len(acc), nxt[1] - 1, ((i, last, phone, ext), *nxt[2]))
-                    )
+                    options.append((nxt[0] + len(acc), nxt[1] - 1, (i, last, phone, ext), last + 1))
         best[i] = max(options, key=lambda o: (o[0], o[1])) if options else None
-    found = best[0]
-    return list(found[2]) if found else []
+    parts: list[Part] = []
+    i = 0
+    while i < n and (cell := best[i]) is not None:
+        _, _, part, i = cell
+        if part is not None:
+            parts.append(part)
+    return parts
 
 
 def _rejected_by_context(rules: _Rules, text: str, start: int, end: int) -> bool:
@@ -381,11 +391,10 @@ def _wechat_ids(rules: _Rules, text: str, wechat_at: set[int]) -> Iterator[_Foun
         yield _Found("wechat", m.group(), *m.span())
 
 
-def _emails_and_urls(rules: _Rules, text: str) -> Iterator[_Found]:
+def _emails_and_urls(rules: _Rules, text: str, taken: _Taken) -> Iterator[_Found]:
     """Emails (plus the QQ number of a numeric qq.com mailbox), then sites not inside them."""
-    taken: list[tuple[int, int]] = []
     for m in _EMAIL_RE.finditer(text) if "@" in text else ():
-        taken.append(m.span())
+        taken.add(*m.span())
         yield _Found("email", m.group(), *m.span())
         qq = _QQ_MAIL_RE.fullmatch(m.group())
         if qq:
@@ -396,9 +405,9 @@ def _emails_and_urls(rules: _Rules, text: str) -> Iterator[_Found]:
             if not _starts_word(text, m) or (m.start() > 0 and text[m.start() - 1] in "@./-"):
                 continue
             s, e = m.start(), len(m.group().rstrip(".,;:!?'")) + m.start()
-            if any(s < te and ts < e for ts, te in taken):
+            if taken.overlaps(s, e):
                 continue
-            taken.append((s, e))
+            taken.add(s, e)
             yield _Found("url", (m.group("h1") or m.group("h2")).strip("."), s, e)
 
 
@@ -419,9 +428,12 @@ def _bare_domains(rules: _Rules, text: str) -> Iterator[re.Match[str]]:
 
 def _same_number(rules: _Rules, text: str, phones: list[tuple[_Found, _Phone]]) -> Iterator[_Found]:
     """ "微信同号" near a phone: the WeChat id is that phone's number (mobiles preferred)."""
+    starts = [f.start for f, _ in phones]  # phones come in text order
     for m in rules.same_number.finditer(text):
         near = []
-        for found, phone in phones:
+        lo = bisect_left(starts, m.start() - _SAME_NUMBER_WINDOW - _MAX_RUN_CHARS)
+        hi = bisect_right(starts, m.end() + _SAME_NUMBER_WINDOW)
+        for found, phone in phones[lo:hi]:
             gap = m.start() - found.end if found.end <= m.start() else found.start - m.end()
             if 0 <= gap <= _SAME_NUMBER_WINDOW:
                 near.append((not phone.mobile, gap, found.start, found, phone))
@@ -430,8 +442,17 @@ def _same_number(rules: _Rules, text: str, phones: list[tuple[_Found, _Phone]]) 
             yield _Found("wechat", phone.national, found.start, found.end, "微信同号")
 
 
-def _overlaps(f: _Found, spans: list[tuple[int, int]]) -> bool:
-    return any(f.start < e and s < f.end for s, e in spans)
+class _Taken:
+    """Normalized positions already claimed by an email, URL or WeChat id (O(1) per check)."""
+
+    def __init__(self, size: int) -> None:
+        self.mask = bytearray(size)
+
+    def add(self, start: int, end: int) -> None:
+        self.mask[start:end] = b"\x01" * (end - start)
+
+    def overlaps(self, start: int, end: int) -> bool:
+        return self.mask.find(1, start, end) != -1
 
 
 def _to_contact(norm: NormalizedText, f: _Found) -> Contact:
@@ -452,16 +473,20 @@ def extract_contacts(text: str, *, norm: NormalizedText | None = None) -> list[C
     if not text:
         return []
     rules = _rules()
-    if norm is None or norm.original is not text:
+    if norm is None or norm.original != text:
         norm = normalize(text)
     ntext = norm.text
     wechat_at: set[int] = set()
-    found: list[_Found] = list(_emails_and_urls(rules, ntext))
-    found += _wechat_ids(rules, ntext, wechat_at)
-    taken = [(f.start, f.end) for f in found]
-    phones = [(f, p) for f, p in _phones(rules, ntext, wechat_at) if not _overlaps(f, taken)]
+    taken = _Taken(len(ntext))
+    found: list[_Found] = list(_emails_and_urls(rules, ntext, taken))
+    for f in _wechat_ids(rules, ntext, wechat_at):
+        taken.add(f.start, f.end)
+        found.append(f)
+    phones = [
+        (f, p) for f, p in _phones(rules, ntext, wechat_at) if not taken.overlaps(f.start, f.end)
+    ]
     found += [f for f, _ in phones]
-    found += [f for f in _qq_numbers(rules, ntext) if not _overlaps(f, taken)]
+    found += [f for f in _qq_numbers(rules, ntext) if not taken.overlaps(f.start, f.end)]
     found += _same_number(rules, ntext, [(f, p) for f, p in phones if f.kind == "phone"])
     seen: set[tuple[str, str, int, int]] = set()
     contacts = []

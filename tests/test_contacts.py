@@ -1,0 +1,384 @@
+"""extract_contacts: every alias and obfuscation from the glossary, and the look-alikes that are
+not contacts (masked numbers, ID/bank/order numbers, amounts, dates, prose numerals).
+
+Each case lists every contact expected as (kind, value, raw): the extraction must find exactly
+those, and each span must quote the original text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.contacts import _rules, extract_contacts
+from pipelines.normalize import normalize
+
+SEED = Path("/work/shared/samples/seed-article.txt")
+
+M1 = "+8613800138000"
+M2 = "+8613912345678"
+
+PHONES = [
+    ("联系电话：13800138000", [("phone", M1, "13800138000")]),
+    ("手机13912345678，随时来电", [("phone", M2, "13912345678")]),
+    ("征信修复热线15012345678", [("phone", "+8615012345678", "15012345678")]),
+    ("上岸咨询：18612345678 王经理", [("phone", "+8618612345678", "18612345678")]),
+    ("停息挂账找李律师 19912345678", [("phone", "+8619912345678", "19912345678")]),
+    ("座机：010-62881234", [("phone", "+861062881234", "010-62881234")]),
+    ("深圳办公室 0755-8888 8888", [("phone", "+8675588888888", "0755-8888 8888")]),
+    ("上海(021)62881234", [("phone", "+862162881234", "(021)62881234")]),
+    ("上海（021）6288 1234", [("phone", "+862162881234", "（021）6288 1234")]),
+    ("杭州0571-88888888欢迎来电", [("phone", "+8657188888888", "0571-88888888")]),
+    ("广州 020 8765 4321", [("phone", "+862087654321", "020 8765 4321")]),
+    ("全国热线 400-820-8820", [("phone", "+864008208820", "400-820-8820")]),
+    ("免费热线：800-820-8820", [("phone", "+868008208820", "800-820-8820")]),
+    ("客服4006009999", [("phone", "+864006009999", "4006009999")]),
+    ("+86 138 0013 8000", [("phone", M1, "+86 138 0013 8000")]),
+    ("Tel: +86-10-6288-1234", [("phone", "+861062881234", "+86-10-6288-1234")]),
+    ("0086 13800138000", [("phone", M1, "0086 13800138000")]),
+    ("86-13912345678", [("phone", M2, "86-13912345678")]),
+    (
+        "电话：010-62881234，手机：13912345678",
+        [("phone", "+861062881234", "010-62881234"), ("phone", M2, "13912345678")],
+    ),
+    (
+        "13800138000 / 13912345678 均可",
+        [("phone", M1, "13800138000"), ("phone", M2, "13912345678")],
+    ),
+    ("订单问题请联系13800138000", [("phone", M1, "13800138000")]),
+    (
+        "13800138000 13912345678",
+        [("phone", M1, "13800138000"), ("phone", M2, "13912345678")],
+    ),
+    (
+        "发布于2023-10-27 13800138000",
+        [("phone", M1, "13800138000")],
+    ),
+    (
+        "热线一13800138000 热线二13912345678",
+        [("phone", M1, "13800138000"), ("phone", M2, "13912345678")],
+    ),
+]
+
+EXTENSIONS = [
+    ("总机021-62881234转8001", [("phone", "+862162881234", "021-62881234转8001")]),
+    ("010-62881234-123", [("phone", "+861062881234", "010-62881234-123")]),
+    ("0755-88888888 ext 66", [("phone", "+8675588888888", "0755-88888888 ext 66")]),
+    ("☎ 400-820-8820 转 2", [("phone", "+864008208820", "400-820-8820 转 2")]),
+]
+
+OBFUSCATED = [
+    ("电话：１３８００１３８０００", [("phone", M1, "１３８００１３８０００")]),
+    ("１３８－００１３－８０００", [("phone", M1, "１３８－００１３－８０００")]),
+    ("①③⑧⓪⓪①③⑧⓪⓪⓪", [("phone", M1, "①③⑧⓪⓪①③⑧⓪⓪⓪")]),
+    ("⑬⑧0013⑧000", [("phone", M1, "⑬⑧0013⑧000")]),
+    ("❶❸❽⓿⓿❶❸❽⓿⓿⓿", [("phone", M1, "❶❸❽⓿⓿❶❸❽⓿⓿⓿")]),
+    ("1️⃣3️⃣8️⃣0️⃣0️⃣1️⃣3️⃣8️⃣0️⃣0️⃣0️⃣", [("phone", M1, "1️⃣3️⃣8️⃣0️⃣0️⃣1️⃣3️⃣8️⃣0️⃣0️⃣0️⃣")]),
+    ("手机：一三八零零一三八零零零", [("phone", M1, "一三八零零一三八零零零")]),
+    ("壹叁捌零零壹叁捌零零零", [("phone", M1, "壹叁捌零零壹叁捌零零零")]),
+    ("幺三八洞洞幺三八洞洞洞", [("phone", M1, "幺三八洞洞幺三八洞洞洞")]),
+    ("么三九一二三四五六七八", [("phone", M2, "么三九一二三四五六七八")]),
+    ("幺三九幺两三四五六七八", [("phone", M2, "幺三九幺两三四五六七八")]),
+    ("一三八〇〇一三八〇〇〇", [("phone", M1, "一三八〇〇一三八〇〇〇")]),
+    ("手机：一三8-0013-捌零零零", [("phone", M1, "一三8-0013-捌零零零")]),
+    ("138-0013-8000", [("phone", M1, "138-0013-8000")]),
+    ("138 0013 8000", [("phone", M1, "138 0013 8000")]),
+    ("138✨0013✨8000", [("phone", M1, "138✨0013✨8000")]),
+    ("138★0013★8000", [("phone", M1, "138★0013★8000")]),
+    ("139❤️1234❤️5678", [("phone", M2, "139❤️1234❤️5678")]),
+    ("138.0013.8000", [("phone", M1, "138.0013.8000")]),
+    ("138/0013/8000", [("phone", M1, "138/0013/8000")]),
+    ("138\n0013\n8000", [("phone", M1, "138\n0013\n8000")]),
+    ("138&nbsp;0013&nbsp;8000", [("phone", M1, "138&nbsp;0013&nbsp;8000")]),
+    ("138\u00a00013\u00a08000", [("phone", M1, "138\u00a00013\u00a08000")]),
+    ("138\u200b0013\u200c8000", [("phone", M1, "138\u200b0013\u200c8000")]),
+    ("1 3 8 0 0 1 3 8 0 0 0", [("phone", M1, "1 3 8 0 0 1 3 8 0 0 0")]),
+    ("138—0013—8000", [("phone", M1, "138—0013—8000")]),
+    ("📞138 0013 8000📞", [("phone", M1, "138 0013 8000")]),
+    ("１３８ ⓪⓪①③ ８０００", [("phone", M1, "１３８ ⓪⓪①③ ８０００")]),
+    ("+８６ １３８ ００１３ ８０００", [("phone", M1, "+８６ １３８ ００１３ ８０００")]),
+    ("聯繫電話：壹參捌零零壹參捌零零零", [("phone", M1, "壹參捌零零壹參捌零零零")]),
+    ("電話：0755-8888 8888", [("phone", "+8675588888888", "0755-8888 8888")]),
+]
+
+WECHAT_IDS = [
+    ("微信：abc_123456", [("wechat", "abc_123456", "abc_123456")]),
+    ("薇信：zhang-san88", [("wechat", "zhang-san88", "zhang-san88")]),
+    ("威信 Li_si2023 备注征信", [("wechat", "li_si2023", "Li_si2023")]),
+    ("徽信：wang_wu666", [("wechat", "wang_wu666", "wang_wu666")]),
+    ("V信：credit_fix01", [("wechat", "credit_fix01", "credit_fix01")]),
+    ("v信：creditfix02", [("wechat", "creditfix02", "creditfix02")]),
+    ("vx：zhengxin888", [("wechat", "zhengxin888", "zhengxin888")]),
+    ("VX:ZhengXin888", [("wechat", "zhengxin888", "ZhengXin888")]),
+    ("wx：hk_tuibao1", [("wechat", "hk_tuibao1", "hk_tuibao1")]),
+    ("WX：HK_tuibao1", [("wechat", "hk_tuibao1", "HK_tuibao1")]),
+    ("卫星：tuibao_2023", [("wechat", "tuibao_2023", "tuibao_2023")]),
+    ("🛰️：tuibao_2023", [("wechat", "tuibao_2023", "tuibao_2023")]),
+    ("➕V：jianmian666", [("wechat", "jianmian666", "jianmian666")]),
+    ("加V：jianmian666", [("wechat", "jianmian666", "jianmian666")]),
+    ("+v：jianmian666", [("wechat", "jianmian666", "jianmian666")]),
+    ("微❤️：fenqi_2023", [("wechat", "fenqi_2023", "fenqi_2023")]),
+    ("薇：fenqi_2023", [("wechat", "fenqi_2023", "fenqi_2023")]),
+    ("V：fenqi_2023", [("wechat", "fenqi_2023", "fenqi_2023")]),
+    ("加我：fenqi_2023", [("wechat", "fenqi_2023", "fenqi_2023")]),
+    ("加微信 abc_123456 了解详情", [("wechat", "abc_123456", "abc_123456")]),
+    ("加我微信：abc_123456", [("wechat", "abc_123456", "abc_123456")]),
+    ("微信号：wxid_abcd1234efgh", [("wechat", "wxid_abcd1234efgh", "wxid_abcd1234efgh")]),
+    ("私聊 wxid_k2j3h4g5f6", [("wechat", "wxid_k2j3h4g5f6", "wxid_k2j3h4g5f6")]),
+    ("微信號：tuibao_hk88", [("wechat", "tuibao_hk88", "tuibao_hk88")]),
+    ("ＶＸ：ｔｕｉｂａｏ８８", [("wechat", "tuibao88", "ｔｕｉｂａｏ８８")]),
+    ("微信（zx_fix2023）", [("wechat", "zx_fix2023", "zx_fix2023")]),
+]
+
+WECHAT_PHONES = [
+    ("微信：13800138000", [("phone", M1, "13800138000"), ("wechat", "13800138000", "13800138000")]),
+    (
+        "vx 139-1234-5678",
+        [("phone", M2, "139-1234-5678"), ("wechat", "13912345678", "139-1234-5678")],
+    ),
+    (
+        "加V：一三八零零一三八零零零",
+        [
+            ("phone", M1, "一三八零零一三八零零零"),
+            ("wechat", "13800138000", "一三八零零一三八零零零"),
+        ],
+    ),
+    (
+        "微❤️ 138✨0013✨8000",
+        [("phone", M1, "138✨0013✨8000"), ("wechat", "13800138000", "138✨0013✨8000")],
+    ),
+    (
+        "薇信：+86 139 1234 5678",
+        [("phone", M2, "+86 139 1234 5678"), ("wechat", "13912345678", "+86 139 1234 5678")],
+    ),
+    (
+        "微信同号：13800138000",
+        [("phone", M1, "13800138000"), ("wechat", "13800138000", "13800138000")],
+    ),
+    (
+        "13800138000（微信同号）",
+        [("phone", M1, "13800138000"), ("wechat", "13800138000", "13800138000")],
+    ),
+    (
+        "手机/微信同步：13912345678",
+        [("phone", M2, "13912345678"), ("wechat", "13912345678", "13912345678")],
+    ),
+    (
+        "电话13912345678同微信",
+        [("phone", M2, "13912345678"), ("wechat", "13912345678", "13912345678")],
+    ),
+    (
+        "電話：13912345678（微信同號）",
+        [("phone", M2, "13912345678"), ("wechat", "13912345678", "13912345678")],
+    ),
+    (
+        "座机021-62881234 手机13912345678 微信同号",
+        [
+            ("phone", "+862162881234", "021-62881234"),
+            ("phone", M2, "13912345678"),
+            ("wechat", "13912345678", "13912345678"),
+        ],
+    ),
+]
+
+QQ = [
+    ("QQ：12345678", [("qq", "12345678", "12345678")]),
+    ("qq:123456789", [("qq", "123456789", "123456789")]),
+    ("QQ号：1234567890", [("qq", "1234567890", "1234567890")]),
+    ("QQ群：123456789 进群领取投诉模板", [("qq", "123456789", "123456789")]),
+    ("扣扣：87654321", [("qq", "87654321", "87654321")]),
+    ("企鹅：87654321", [("qq", "87654321", "87654321")]),
+    ("Q：87654321", [("qq", "87654321", "87654321")]),
+    ("有问题找 q 87654321", [("qq", "87654321", "87654321")]),
+    ("扣扣：八七六五四三二一", [("qq", "87654321", "八七六五四三二一")]),
+    ("QQ 一二三四五", [("qq", "12345", "一二三四五")]),
+    ("ＱＱ：８７６５４３２１", [("qq", "87654321", "８７６５４３２１")]),
+    ("企鵝號：87654321", [("qq", "87654321", "87654321")]),
+    ("加QQ 5201314", [("qq", "5201314", "5201314")]),
+    ("QQ：12345", [("qq", "12345", "12345")]),
+    (
+        "QQ：12345678 电话 13912345678",
+        [("qq", "12345678", "12345678"), ("phone", M2, "13912345678")],
+    ),
+]
+
+EMAILS_AND_URLS = [
+    (
+        "邮箱：12345678@qq.com",
+        [("email", "12345678@qq.com", "12345678@qq.com"), ("qq", "12345678", "12345678@qq.com")],
+    ),
+    ("邮箱：Service@Example.com", [("email", "service@example.com", "Service@Example.com")]),
+    ("ＡＢＣ＠１６３．ｃｏｍ", [("email", "abc@163.com", "ＡＢＣ＠１６３．ｃｏｍ")]),
+    ("投诉模板索取：tousu.help@126.com", [("email", "tousu.help@126.com", "tousu.help@126.com")]),
+    (
+        "详见http://www.Example.com/zx?id=1",
+        [("url", "www.example.com", "http://www.Example.com/zx?id=1")],
+    ),
+    (
+        "https://zhengxin-fix.cn/contact 在线咨询",
+        [("url", "zhengxin-fix.cn", "https://zhengxin-fix.cn/contact")],
+    ),
+    ("官网www.tuibao.net欢迎访问", [("url", "www.tuibao.net", "www.tuibao.net")]),
+    ("官网：example.com.cn/about", [("url", "example.com.cn", "example.com.cn/about")]),
+    ("访问xyk.top了解", [("url", "xyk.top", "xyk.top")]),
+    ("HTTPS://WWW.EXAMPLE.CN", [("url", "www.example.cn", "HTTPS://WWW.EXAMPLE.CN")]),
+]
+
+ADS = [
+    (
+        "专业征信修复，逾期记录消除！联系电话：138-0013-8000（微信同号），QQ：12345678，"
+        "官网www.zhengxin-fix.cn",
+        [
+            ("phone", M1, "138-0013-8000"),
+            ("wechat", "13800138000", "138-0013-8000"),
+            ("qq", "12345678", "12345678"),
+            ("url", "www.zhengxin-fix.cn", "www.zhengxin-fix.cn"),
+        ],
+    ),
+    (
+        "代理退保，全額退款！聯繫人：陳經理 電話：0755-8888 8888 微信：tuibao_hk88",
+        [
+            ("phone", "+8675588888888", "0755-8888 8888"),
+            ("wechat", "tuibao_hk88", "tuibao_hk88"),
+        ],
+    ),
+    (
+        "债务优化，停息挂账，加vx：jianmian666 或致电 13912345678",
+        [("wechat", "jianmian666", "jianmian666"), ("phone", M2, "13912345678")],
+    ),
+    (
+        "信用卡逾期？个性化分期找我们！➕V：壹叁玖壹贰叁肆伍陆柒捌",
+        [
+            ("phone", M2, "壹叁玖壹贰叁肆伍陆柒捌"),
+            ("wechat", "13912345678", "壹叁玖壹贰叁肆伍陆柒捌"),
+        ],
+    ),
+    (
+        "代投诉、代维权，成功再收费。扣扣：87654321，邮箱 weiquan@163.com",
+        [("qq", "87654321", "87654321"), ("email", "weiquan@163.com", "weiquan@163.com")],
+    ),
+    (
+        "網貸逾期協商還款，專業團隊。薇信：fa_wu_2023 手機：①③⑨①②③④⑤⑥⑦⑧",
+        [("wechat", "fa_wu_2023", "fa_wu_2023"), ("phone", M2, "①③⑨①②③④⑤⑥⑦⑧")],
+    ),
+]
+
+NEGATIVES = [
+    "138****8000",
+    "联系电话：138****8000",
+    "139 **** 5678",
+    "138xxxx8000",
+    "1380013****",
+    "138001380001",
+    "手机尾号8000的用户",
+    "身份证号：11010519491231002X",
+    "身份证：110105194912310021",
+    "身份證號碼：110105194912310021",
+    "卡号：6222021234567890123",
+    "6222 0212 3456 7890 123",
+    "还款账户 6217 0013 8001 3800",
+    "订单号：2023102713800138000",
+    "订单号：13800138000",
+    "快递单号：SF1380013800012",
+    "流水号1380013800012345",
+    "20231027145348",
+    "2023-09-27 14:53:48",
+    "13800元",
+    "¥13800138000.00",
+    "￥13800138000",
+    "借款金额：13800138000元",
+    "2023-09-27",
+    "2023.10.27",
+    "2023/10/27",
+    "版本号13.800.138.000",
+    "v1.3.8 更新说明",
+    "每周一三五营业",
+    "三八妇女节快乐",
+    "一二三四五六七八九十",
+    "二〇二三年十月二十七日",
+    "一九九八年成立",
+    "QQ：01234567",
+    "QQ 1234",
+    "QQ：123456789012",
+    "2023Q3 营收 12345678 元",
+    "微信：ab12",
+    "微信公众号：zhengxin",
+    "加微信了解详情",
+    "附件 a.jpg",
+    "请打开 index.html",
+    "圆周率3.14159",
+    "12345678901",
+    "010-1234",
+    "62881234",
+    "投诉请拨打12315",
+    "客服95555",
+    "abc@",
+]
+
+CASES = PHONES + EXTENSIONS + OBFUSCATED + WECHAT_IDS + WECHAT_PHONES + QQ + EMAILS_AND_URLS + ADS
+CASES += [(text, []) for text in NEGATIVES]
+
+
+def _found(text: str) -> list[tuple[str, str, str]]:
+    contacts = extract_contacts(text)
+    for c in contacts:
+        assert text[c.start : c.end] == c.raw, "raw must be the original text at the span"
+    return sorted((c.kind, c.value, c.raw) for c in contacts)
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES, ids=[t[:24] for t, _ in CASES])
+def test_extract_contacts(text: str, expected: list[tuple[str, str, str]]) -> None:
+    assert _found(text) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "note"),
+    [
+        ("电话：13800138000，微信同号", "wechat", "微信同号"),
+        ("总机021-62881234转8001", "phone", "ext 8001"),
+        ("010-62881234-123", "phone", "ext 123"),
+        ("邮箱 12345678@qq.com", "qq", "qq邮箱"),
+        ("微信：13800138000", "wechat", ""),
+    ],
+)
+def test_notes_say_how_a_contact_was_inferred(text: str, kind: str, note: str) -> None:
+    assert [c.note for c in extract_contacts(text) if c.kind == kind] == [note]
+
+
+def test_long_ad_is_sorted_unique_and_deterministic() -> None:
+    text = "\n".join(t for t, _ in ADS + WECHAT_PHONES) * 3
+    first = extract_contacts(text)
+    assert first == extract_contacts(text)
+    assert [c.start for c in first] == sorted(c.start for c in first)
+    keys = [(c.kind, c.value, c.start, c.end) for c in first]
+    assert len(keys) == len(set(keys))
+    phones = sum(1 for _, expected in ADS + WECHAT_PHONES for e in expected if e[0] == "phone")
+    assert sum(1 for c in first if c.kind == "phone") == 3 * phones
+
+
+def test_keycap_span_keeps_the_trailing_keycap_marks() -> None:
+    text = "电话 1️⃣3️⃣8️⃣0️⃣0️⃣1️⃣3️⃣8️⃣0️⃣0️⃣0️⃣ 随时"
+    (c,) = extract_contacts(text)
+    assert c.raw.endswith("0️⃣") and text[c.end :] == " 随时"
+
+
+def test_seed_article_warns_but_advertises_no_contact() -> None:
+    assert extract_contacts(SEED.read_text(encoding="utf-8")) == []
+
+
+def test_shared_normalization_gives_the_same_contacts() -> None:
+    text = ADS[0][0]
+    assert extract_contacts(text, norm=normalize(text)) == extract_contacts(text)
+    # a view of some other text is ignored rather than trusted
+    assert extract_contacts(text, norm=normalize("无关")) == extract_contacts(text)
+
+
+def test_rules_come_from_the_data_file_once() -> None:
+    assert _rules() is _rules()
+    assert _rules().wechat_alias.search("卫星：") and _rules().qq_alias.search("企鹅：")
+
+
+@pytest.mark.parametrize("text", ["", "   ", "征信修复 停息挂账 代理退保"])
+def test_text_without_contacts(text: str) -> None:
+    assert extract_contacts(text) == []
