@@ -43,6 +43,8 @@ CUT_MARKER_MAX_LINE = 12
 CUT_MIN_CHARS_BEFORE = 40
 # A date + "来源/作者" line longer than this is prose, not an article info line.
 META_LINE_MAX = 60
+# Density candidates tried in turn when the best one is all boilerplate after line filtering.
+DENSITY_CANDIDATES = 3
 # Look for a visible date this many characters after the title in the body text.
 DATE_WINDOW = 400
 # Bytes of the page head searched for <meta charset>: browsers look at the first 1024,
@@ -533,24 +535,38 @@ def _h1_text(el: etree._Element) -> str:
     return _CATEGORY.sub("", _WS.sub(" ", el.text_content()).strip())
 
 
-def _density_block(root: etree._Element) -> etree._Element | None:
-    """Readability-style fallback: the block whose own paragraphs hold the most prose."""
+def _density_blocks(root: etree._Element, rules: Rules) -> list[list[etree._Element]]:
+    """Readability-style candidates, best first: each text-holding element (a <p>, or a block
+    with its own text) credits its parent fully and its grandparent by half; spam runs score
+    nothing. Each candidate comes with its scored same-tag/class siblings (the other posts).
+    """
     scores: dict[etree._Element, float] = {}
     for el in root.iter("p", "div", "td", "section", "li", "span", "font", "pre"):
-        own = (el.text or "") + "".join(ch.tail or "" for ch in el)
-        if el.tag == "p":
-            own = el.text_content()
-        n = len(_PROSE.findall(own))
+        pieces = [el.text_content()] if el.tag == "p" else [el.text, *(ch.tail for ch in el)]
+        n = sum(len(_PROSE.findall(t)) for t in pieces if t and not _is_spam_run(t.strip(), rules))
         if n < 8:
             continue
-        parent = el.getparent() if el.tag in ("p", "span", "font") else el
+        parent = el.getparent()
         if parent is None:
             continue
         scores[parent] = scores.get(parent, 0.0) + n
         grand = parent.getparent()
         if grand is not None:
             scores[grand] = scores.get(grand, 0.0) + n / 2
-    return max(scores, key=scores.__getitem__) if scores else None
+    best = sorted(scores, key=scores.__getitem__, reverse=True)[:DENSITY_CANDIDATES]
+    return [_with_siblings(el, scores) for el in best]
+
+
+def _with_siblings(el: etree._Element, scores: dict[etree._Element, float]) -> list[etree._Element]:
+    """The element plus its scored siblings of the same tag and class, in page order."""
+    parent = el.getparent()
+    if parent is None or not el.get("class"):
+        return [el]
+    return [
+        s
+        for s in parent
+        if s is el or (s.tag == el.tag and s.get("class") == el.get("class") and s in scores)
+    ]
 
 
 def _trafilatura(root: etree._Element, url: str) -> str:
@@ -615,10 +631,11 @@ def _choose(
         text, reasons = filter_lines("\n".join(render(n) for n in nodes), rules, title)
         if len(text) >= MIN_RULES_CHARS:
             return text, "rules", reasons
-    block = _density_block(root)
-    rules_text, rule_reasons = (
-        filter_lines(render(block), rules, title) if block is not None else ("", [])
-    )
+    rules_text, rule_reasons = "", []
+    for group in _density_blocks(root, rules):
+        rules_text, rule_reasons = filter_lines("\n".join(map(render, group)), rules, title)
+        if prose_score(rules_text) >= MIN_TEXT_CHARS:
+            break
     traf_text, traf_reasons = filter_lines(_trafilatura(root, url), rules, title)
     best = max(
         (prose_score(rules_text), 1, rules_text, "rules", rule_reasons),

@@ -89,7 +89,7 @@ CASES = [
         None,
         "big5hkscs",
         "有冇人試過搵中介做債務重組？",
-        "trafilatura",
+        "rules",
         ["係咪呃人㗎", "千祈唔好俾錢"],
         [],
         "",
@@ -189,8 +189,12 @@ CASES = [
         None,
         "utf-8",
         "信用卡逾期了三个月，银行说可以做个性化分期，靠谱吗？",
-        "trafilatura",
-        ["银行客服说可以申请个性化分期", "还可能被拿去做投诉模板", "专业协商停息挂账"],
+        "rules",
+        [
+            "银行客服说可以申请个性化分期",
+            "还可能被拿去做投诉模板",
+            "债务规划师小李\n专业协商停息挂账",
+        ],
         ["蜘蛛池", "吧友热议", "提额技巧", "贴吧首页"],
         "2023-10-20T21:14:00",
         "",
@@ -204,6 +208,18 @@ CASES = [
         ["任何机构都无权删除真实的逾期记录", "报警才追回一部分"],
         ["立即登录"],
         "2023-08-01T12:30:00",
+        "",
+    ),
+    (
+        # short-line ad: the density rule alone picks the sidebar blurb, trafilatura wins
+        "www.example-weishang.cn__moments__9981.html",
+        None,
+        "utf-8",
+        "王老师的动态",
+        "trafilatura",
+        ["信用卡停息挂账\n个性化分期最长60期", "王老师：13826530417"],
+        [],
+        "2023-11-20T08:30:00",
         "",
     ),
     (
@@ -277,7 +293,7 @@ def test_seed_article_survives_normalization_and_spam_is_gone(name: str) -> None
         ("news.example.cn__2023-09-27__pingan-puhui.html", {"junk-tag", "spam-linkfarm"}),
         ("www.example-hot.cn__news__20230927-1453.html", {"tail:熱門推薦", "line:免責聲明"}),
         ("news.example.tw__finance__20231012-8812.html", {"nav", "aside", "footer"}),
-        ("tieba.example.cn__p__7788990011.html", {"spam-keywords"}),
+        ("tieba.example.cn__p__7788990011.html", {"spam-linkfarm"}),
     ],
 )
 def test_dropped_reasons_are_recorded(name: str, reasons: set[str]) -> None:
