@@ -243,15 +243,21 @@ def _mask(match: re.Match[str]) -> str:
     return "0" if len(run) >= 5 or not run.isalpha() else run
 
 
+def _is_punct(ch: str) -> bool:
+    """Sentence punctuation: compact() keeps it (terms must not match across sentences), but
+    copies of one template re-punctuated ("，" → " ✨ ") must still match, so it goes here."""
+    return unicodedata.category(ch).startswith("P")
+
+
 class _Folder(dict[int, str]):
     """str.translate table: per character what normalize() + compact() turn it into (NFKC,
-    invisibles and decorations dropped, ASCII lower-cased), computed once per character."""
+    invisibles, decorations and punctuation dropped, ASCII lower-cased), once per character."""
 
     def __missing__(self, code: int) -> str:
         out = "".join(
             c.lower() if c.isascii() else c
             for c in unicodedata.normalize("NFKC", chr(code))
-            if c not in INVISIBLE and not is_decoration(c)
+            if c not in INVISIBLE and not is_decoration(c) and not _is_punct(c)
         )
         self[code] = out
         return out
@@ -267,8 +273,8 @@ def _t2s() -> opencc.OpenCC:
 
 def template_text(text: str) -> str | None:
     """The text templates are compared on: the normalized, compacted text (as
-    `compact(normalize(text))`, without its offset map) with ids and digit runs masked as "0";
-    None when shorter than MIN_TEMPLATE_CHARS.
+    `compact(normalize(text))`, without its offset map) without punctuation, ids and digit
+    runs masked as "0"; None when shorter than MIN_TEMPLATE_CHARS.
 
     One translate table replaces normalize()'s per-character offset bookkeeping, which made
     this 4x slower on every text with full-width punctuation; tests check both agree.
