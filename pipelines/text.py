@@ -45,6 +45,16 @@ CUT_MIN_CHARS_BEFORE = 40
 META_LINE_MAX = 60
 # Density candidates tried in turn when the best one is all boilerplate after line filtering.
 DENSITY_CANDIDATES = 3
+# Meta names (lower-cased) that carry the publication time, most specific first.
+PUBLISHED_META = (
+    "article:published_time",
+    "pubdate",
+    "publishdate",
+    "publish_time",
+    "og:release_date",
+    "datepublished",
+    "weibo:article:create_at",
+)
 # Look for a visible date this many characters after the title in the body text.
 DATE_WINDOW = 400
 # Bytes of the page head searched for <meta charset>: browsers look at the first 1024,
@@ -53,6 +63,7 @@ META_SNIFF_BYTES = 4096
 
 _WS = re.compile(r"[ \t\r\f\v\u00a0\u2002\u2003\u2009]+")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*>")
 _XML_ENCODING = re.compile(rb"""^<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_.:-]+)""")
 _HIDDEN_STYLE = re.compile(
     r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?:px)?\s*(?:;|$)", re.I
@@ -172,6 +183,8 @@ def _canonical(label: str | None) -> str | None:
     """Python codec name for a charset label, GB/Big5 widened to their supersets."""
     if not label:
         return None
+    if "charset=" in label.lower():  # a whole Content-Type header value
+        label = label[label.lower().index("charset=") + 8 :].split(";")[0]
     try:
         name = codecs.lookup(label.strip().strip("\"'").lower()).name
     except LookupError:
@@ -321,7 +334,11 @@ def _is_junk(el: etree._Element, tag: str, rules: Rules) -> bool:
 def _content_nodes(root: etree._Element, rules: Rules) -> list[etree._Element]:
     """All matches of the first content selector that holds text, outermost only."""
     for sel in rules.content_selectors:
-        nodes = sel(root)
+        nodes = [
+            n
+            for n in sel(root)
+            if not _HIDDEN_STYLE.search(n.get("style", "")) or "visibility" in n.get("style", "")
+        ]
         if nodes and any(n.text_content().strip() for n in nodes):
             found = set(nodes)
             return [n for n in nodes if not any(a in found for a in n.iterancestors())]
@@ -368,7 +385,9 @@ def clean_tree(root: etree._Element, protected: set[etree._Element], rules: Rule
             continue
         if tag in ("html", "body", "head"):
             continue
-        reason = _hidden_reason(el, classes, ids)
+        # Content containers are never dropped: WeChat ships #js_content with
+        # visibility:hidden and reveals it by script. Hidden ads inside them still go.
+        reason = None if el in protected else _hidden_reason(el, classes, ids)
         if reason is None and el not in protected:
             reason = _furniture_reason(el, tag, rules)
         if reason is None and _is_junk(el, tag, rules):
@@ -448,13 +467,19 @@ def prose_score(text: str) -> int:
 # ---------------------------------------------------------------- metadata
 
 
-def _meta(root: etree._Element, *names: str) -> str:
-    for name in names:
-        for attr in ("property", "name", "itemprop"):
-            found = root.xpath(f"//meta[@{attr}=$n]/@content", n=name)
-            if found and found[0].strip():
-                return _WS.sub(" ", found[0]).strip()
-    return ""
+def _metas(root: etree._Element) -> dict[str, str]:
+    """<meta> contents keyed by lower-cased property/name/itemprop (first one wins)."""
+    out: dict[str, str] = {}
+    for meta in root.iter("meta"):
+        key = meta.get("property") or meta.get("name") or meta.get("itemprop")
+        content = meta.get("content")
+        if key and content and content.strip():
+            out.setdefault(key.strip().lower(), _WS.sub(" ", content).strip())
+    return out
+
+
+def _first(metas: dict[str, str], *names: str) -> str:
+    return next((metas[n] for n in names if n in metas), "")
 
 
 def clean_title(raw: str, site_name: str, rules: Rules) -> str:
@@ -479,20 +504,10 @@ def _iso(m: re.Match[str]) -> str:
     return out
 
 
-def find_published(root: etree._Element, body_text: str, title: str) -> str:
+def find_published(root: etree._Element, metas: dict[str, str], body_text: str, title: str) -> str:
     """ISO date from meta tags or <time>, else the first date after the title in the text."""
     candidates = [
-        _meta(
-            root,
-            "article:published_time",
-            "pubdate",
-            "publishdate",
-            "PubDate",
-            "publish_time",
-            "og:release_date",
-            "datePublished",
-            "weibo:article:create_at",
-        ),
+        _first(metas, *PUBLISHED_META),
         *root.xpath("//time/@datetime")[:1],
     ]
     for cand in candidates:
@@ -506,9 +521,9 @@ def find_published(root: etree._Element, body_text: str, title: str) -> str:
     return ""
 
 
-def find_author(root: etree._Element, body_text: str) -> str:
+def find_author(root: etree._Element, metas: dict[str, str], body_text: str) -> str:
     """Author from meta tags, the Discuz! first-post author link, or a "作者：" label."""
-    author = _meta(root, "author", "article:author", "og:article:author")
+    author = _first(metas, "author", "article:author", "og:article:author")
     if not author:
         link = root.xpath("(//div[contains(@class,'authi')]/a[contains(@class,'xw1')])[1]")
         author = link[0].text_content().strip() if link else ""
@@ -525,7 +540,8 @@ def _parse(text: str) -> etree._Element | None:
         return None
     parser = lxml_html.HTMLParser(remove_comments=True, remove_pis=True, recover=True)
     try:
-        return lxml_html.document_fromstring(text, parser=parser)
+        # lxml refuses str input that carries an encoding declaration.
+        return lxml_html.document_fromstring(_XML_DECL.sub("", text, count=1), parser=parser)
     except (etree.ParserError, ValueError):
         return None
 
@@ -601,15 +617,16 @@ def extract_page(html: str | bytes, url: str = "", encoding: str | None = None) 
     body_text = (
         root.xpath("normalize-space(string(//body))") if root.find("body") is not None else ""
     )
-    site = _meta(root, "og:site_name")
+    metas = _metas(root)
+    site = metas.get("og:site_name", "")
     h1 = next((t for el in root.iter("h1") if len(t := _h1_text(el)) >= 4), "")
     title_el = root.find(".//title")
     raw_title = (
-        _meta(root, "og:title") or h1 or (title_el.text_content() if title_el is not None else "")
+        metas.get("og:title") or h1 or (title_el.text_content() if title_el is not None else "")
     )
     title = clean_title(raw_title, site, rules)
-    published = find_published(root, body_text, h1 or title)
-    author = find_author(root, body_text)
+    published = find_published(root, metas, body_text, h1 or title)
+    author = find_author(root, metas, body_text)
 
     nodes = _content_nodes(root, rules)
     # Element objects, not id()s: lxml proxies die and their ids get reused.

@@ -310,6 +310,7 @@ HK_TEXT = "係咪呃人㗎？債務重組"
     [
         (GBK_TEXT.encode("gb18030"), "gb2312", GBK_TEXT, "gb18030"),
         (GBK_TEXT.encode("gb18030"), "GBK", GBK_TEXT, "gb18030"),
+        (GBK_TEXT.encode("gb18030"), "text/html; charset=GB2312", GBK_TEXT, "gb18030"),
         (HK_TEXT.encode("big5hkscs"), "big5", HK_TEXT, "big5hkscs"),
         (b"\xef\xbb\xbf" + "协商还款".encode(), "gbk", "协商还款", "utf-8"),
         ("协商还款".encode(), None, "协商还款", "utf-8"),
@@ -397,6 +398,13 @@ def test_degenerate_input_never_raises(html: str | bytes) -> None:
     page = extract_page(html)
     assert isinstance(page, Page)
     assert "13800138000" not in page.text
+
+
+def test_str_with_xml_declaration_keeps_its_text() -> None:
+    page = extract_page(
+        '<?xml version="1.0" encoding="gbk"?><html><body><p>停息挂账找李老师</p></body></html>'
+    )
+    assert page.text == "停息挂账找李老师"
 
 
 def test_str_input_reports_no_encoding_and_page_is_frozen() -> None:
