@@ -1,0 +1,537 @@
+"""Company, shop and brand names and unified social credit codes (USCC) mentioned in text.
+
+Promoters advertise under a registered firm, an individual business or just a brand; each name
+found here is later matched against registration records, so its span must quote the page and
+its left boundary must not swallow the words before it ("我们是深圳市…有限公司的").
+Matching runs on the normalized view (Simplified, half-width); spans map back to the original.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import jieba
+import jieba.posseg
+import yaml
+from stdnum.cn import uscc as stdnum_uscc
+from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
+
+from pipelines.model import Business, BusinessForm, UsccMention
+from pipelines.normalize import NormalizedText, normalize
+
+DATA_FILE = Path(__file__).parent / "data" / "business_names.yaml"
+
+# Longest names considered, in characters before the suffix end: registered names are capped
+# at about 40 characters in practice (region + brand + industry + legal form); a branch adds
+# its locality; shop and brand names are short, and a short window keeps jieba calls cheap.
+MAX_LEN: dict[str, int] = {"company": 40, "branch": 56, "shop": 20, "brand": 10}
+# A name needs this many characters that are not region, industry words or the suffix:
+# "信息咨询有限公司" or "服务中心" alone names nobody.
+MIN_DISTINCTIVE = 2
+# A brand core is 2–6 characters ("鑫诚", "金诚信", "安信达财富").
+BRAND_CORE = (2, 6)
+# Characters of right context given to jieba, so "社会" / "部分" are seen as one word.
+RIGHT_CONTEXT = 4
+# jieba dictionary frequency above which a word in 【】 is common vocabulary (a slogan such as
+# 【联系方式】), not a brand; brands are unknown to jieba or rare (金盾: 6, 恒信: 2).
+COMMON_WORD_FREQ = 50
+
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff"
+
+
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """The data file compiled once: word sets and linear regexes."""
+
+    run_re: re.Pattern[str]  # maximal runs of characters a name can contain
+    suffix_re: re.Pattern[str]  # any legal-form / small-firm suffix
+    industry_re: re.Pattern[str]  # industry words of brand-only mentions
+    trailing_re: re.Pattern[str]  # "(特殊普通合伙)" after a suffix
+    bracket_brand_re: re.Pattern[str]
+    forms: dict[str, BusinessForm]  # suffix → form
+    company_suffixes: frozenset[str]
+    branch_parents: tuple[str, ...]
+    shop_words: tuple[str, ...]
+    reject_pos: frozenset[str]
+    industry: frozenset[str]
+    descriptors: frozenset[str]
+    generic: frozenset[str]
+    stops: frozenset[str]
+    bracket_non_regions: frozenset[str]
+    region_full: frozenset[str]  # provinces and cities with their admin suffix
+    region_short: frozenset[str]  # short names (广东, 深圳): only as a leading prefix
+    unit_suffixes: tuple[str, ...]
+    region_non_words: frozenset[str]
+
+
+def _alt(words: list[str]) -> str:
+    """Regex alternation, longest first so "股份有限公司" wins over "有限公司"."""
+    return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+
+
+@lru_cache(maxsize=1)
+def _rules() -> _Rules:
+    """Load and compile the data file (once per process)."""
+    data = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
+    forms: dict[str, BusinessForm] = {}
+    for key, form in (("shop_suffixes", "shop"), ("company_suffixes", "company")):
+        forms.update(dict.fromkeys(data[key], form))
+    forms.update(dict.fromkeys(data["branch_suffixes"], "branch"))
+    provinces = data["provinces"]
+    region_full = {p + s for p in provinces for s in data["province_suffixes"]}
+    region_full |= {c + "市" for c in data["cities"]}
+    regionish = _alt([*provinces, *data["cities"], *region_full])
+    bracket = rf"\((?:{regionish}|[{_HAN}]{{1,6}}[省市区县]|{_alt(data['bracket_non_regions'])})\)"
+    return _Rules(
+        run_re=re.compile(rf"(?:[{_HAN}0-9a-z]|{bracket})+"),
+        suffix_re=re.compile(_alt(list(forms))),
+        industry_re=re.compile(_alt(data["industry_words"])),
+        trailing_re=re.compile(rf"\((?:{_alt(data['trailing_brackets'])})\)"),
+        bracket_brand_re=re.compile(rf"【([{_HAN}0-9a-z]{{2,12}})】"),
+        forms=forms,
+        company_suffixes=frozenset(data["company_suffixes"] + data["branch_suffixes"]),
+        branch_parents=tuple(data["branch_parents"]),
+        shop_words=tuple(data["shop_words"]),
+        reject_pos=frozenset(data["reject_pos"]),
+        industry=frozenset(data["industry_words"]),
+        descriptors=frozenset(data["descriptor_words"] + data["industry_words"]),
+        generic=frozenset(data["generic_words"]),
+        stops=frozenset(data["stop_words"]),
+        bracket_non_regions=frozenset(data["bracket_non_regions"] + data["trailing_brackets"]),
+        region_full=frozenset(region_full),
+        region_short=frozenset(provinces + data["cities"]),
+        unit_suffixes=tuple(data["region_unit_suffixes"]),
+        region_non_words=frozenset(data["region_non_words"]),
+    )
+
+
+@lru_cache(maxsize=1)
+def _jieba() -> tuple[jieba.Tokenizer, dict[str, str]]:
+    """The jieba tokenizer with suffixes and industry words added (once), and its POS table."""
+    jieba.setLogLevel(logging.WARNING)
+    data = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
+    for word in (
+        data["company_suffixes"]
+        + data["branch_suffixes"]
+        + data["industry_words"]
+        + [s for s in data["shop_suffixes"] if len(s) > 1]
+    ):
+        jieba.add_word(word)
+    return jieba.dt, jieba.posseg.dt.word_tag_tab
+
+
+# extract_businesses and extract_uscc run on the same page: normalize it once.
+_normalized = lru_cache(maxsize=4)(normalize)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tok:
+    text: str
+    start: int  # index into the normalized text
+    end: int
+
+
+@lru_cache(maxsize=8192)
+def _cut_cached(s: str) -> tuple[str, ...]:
+    """jieba words; a new word guessed by jieba's HMM ("与鑫诚", "我在鑫诚") loses its leading
+    stop words, which belong to the sentence, not to the name."""
+    freq, stops = _jieba()[0].FREQ, _rules().stops
+    out: list[str] = []
+    for w in _jieba()[0].cut(s, HMM=True):
+        while len(w) > 2 and w not in freq:
+            n = next((n for n in (2, 1) if w[:n] in stops), 0)
+            if not n:
+                break
+            out.append(w[:n])
+            w = w[n:]
+        out.append(w)
+    return tuple(out)
+
+
+def _cut(text: str, start: int, end: int) -> list[_Tok]:
+    """jieba tokens of text[start:end] with absolute positions (cached: pages repeat)."""
+    toks: list[_Tok] = []
+    pos = start
+    for w in _cut_cached(text[start:end]):
+        toks.append(_Tok(w, pos, pos + len(w)))
+        pos += len(w)
+    return toks
+
+
+@dataclass(frozen=True, slots=True)
+class _Cand:
+    start: int
+    end: int
+    form: BusinessForm
+    region: str
+
+
+def extract_businesses(text: str) -> list[Business]:
+    """Company, branch, shop and brand names in `text`, sorted by start, longest kept on overlap."""
+    if not text:
+        return []
+    rules = _rules()
+    norm = _normalized(text)
+    t = norm.text
+    cands: list[_Cand] = []
+    runs = [m.span() for m in rules.run_re.finditer(t)]
+    run_starts = [s for s, _ in runs]
+    for rx, at in ((rules.suffix_re, _name_at), (rules.industry_re, _brand_at)):
+        for m in rx.finditer(t):  # suffixes and industry words lie inside one run
+            rs, re_ = runs[bisect.bisect_right(run_starts, m.start()) - 1]
+            if re_ - rs >= 3 and (cand := at(t, rs, re_, m.start(), m.end(), rules)):
+                cands.append(cand)
+    cands.extend(_bracket_brands(t, rules))
+    return [_to_business(norm, c) for c in _longest_non_overlapping(cands)]
+
+
+def _name_at(t: str, rs: int, re_: int, ss: int, se: int, rules: _Rules) -> _Cand | None:
+    """The firm name ending with the suffix at [ss, se) of a name-character run, if any."""
+    form = rules.forms[t[ss:se]]
+    win = max(rs, se - MAX_LEN[form])
+    if ss - win < MIN_DISTINCTIVE:
+        return None
+    toks = _cut(t, win, min(re_, se + RIGHT_CONTEXT))
+    head = ss  # where the suffix word starts (a shop word like 五金店 starts before its 店)
+    if form == "shop":
+        last = next((k for k in toks if k.end == se), None)
+        if last is None or not _is_shop_word(last, ss, rules):
+            return None
+        head = min(head, last.start)
+    shop_part = len(_strip_shop_word(t[head:se], rules)) if head < ss else 0
+    before = [k for k in toks if k.end <= head]
+    for start in _left_starts(before, win, rs, form, rules):
+        name_toks = [k for k in before if k.start >= start]
+        distinct = sum(len(k.text) for k in name_toks if _is_distinctive(k.text, rules))
+        if distinct + shop_part >= MIN_DISTINCTIVE:
+            break
+    else:
+        return None
+    trailing = rules.trailing_re.match(t, se)
+    region = _region_prefix(name_toks, rules) or _bracket_region(t[start:ss], rules)
+    if not region and form == "branch":
+        region = "".join(k.text for k in name_toks[-1:] if _is_region(k.text, rules, False))
+    return _Cand(start, trailing.end() if trailing else se, form, region)
+
+
+def _is_shop_word(last: _Tok, ss: int, rules: _Rules) -> bool:
+    """Does the jieba word ending at a shop suffix name a shop (书店, 印社), not 进行 / 内部?"""
+    if last.start >= ss or last.text.endswith(rules.shop_words):
+        return True
+    tag = _jieba()[1].get(last.text)
+    return tag is None or tag not in rules.reject_pos
+
+
+def _strip_shop_word(word: str, rules: _Rules) -> str:
+    """The distinctive part of a word ending in a shop word: "新华书店" → "新华", "银行" → ""."""
+    for sw in sorted(rules.shop_words, key=len, reverse=True):
+        if word.endswith(sw):
+            word = word[: -len(sw)]
+            break
+    else:
+        word = word[:-1]
+    return "" if word in rules.generic or word in rules.descriptors else word
+
+
+def _left_starts(toks: list[_Tok], win: int, rs: int, form: str, rules: _Rules) -> list[int]:
+    """Where the name may start, best first: after the last stop word or earlier firm name
+    (or at the run start); when that stop is one character (和, 在, 是), names such as
+    "信永中和…" may contain it, so the start before it is the next guess."""
+    bounds: list[tuple[int, bool]] = [(win, False)] if win == rs else []  # (start, soft)
+    for k in toks:
+        if k.text in rules.stops or (form != "branch" and k.text in rules.company_suffixes):
+            bounds.append((k.end, len(k.text) == 1 and k.text in rules.stops))
+    starts: list[int] = []
+    for start, soft in reversed(bounds):
+        starts.append(_region_cut(toks, start, form, rules))
+        if not soft:
+            break
+    if not bounds:  # window cut inside a long run: only a full region token gives a start
+        cut = _region_cut(toks, win, form, rules)
+        starts = [cut] if cut > win else []
+    return starts
+
+
+def _region_cut(toks: list[_Tok], start: int, form: str, rules: _Rules) -> int:
+    """A full region token ("深圳市") after other words starts the name ("知名企业深圳市…");
+    in a branch, only before its parent's legal form ("…股份有限公司深圳市分公司")."""
+    for i, k in enumerate(toks):
+        if k.start < start:
+            continue
+        if form == "branch" and i > 0 and k.text.endswith(rules.branch_parents):
+            break
+        if _is_region(k.text, rules, strict=True):
+            return k.start
+    return start
+
+
+def _is_region(word: str, rules: _Rules, strict: bool) -> bool:
+    """Is a jieba word a place: 广东省, 南山区 (strict) or also 深圳, 广东 (prefix only)?"""
+    if word in rules.region_full or (not strict and word in rules.region_short):
+        return True
+    return (
+        len(word) >= 3 and word.endswith(rules.unit_suffixes) and word not in rules.region_non_words
+    )
+
+
+def _region_prefix(toks: list[_Tok], rules: _Rules) -> str:
+    """The leading chain of place words of a name ("广东省深圳市南山区")."""
+    parts: list[str] = []
+    for k in toks:
+        if _is_region(k.text, rules, strict=False) or (parts and k.text in rules.unit_suffixes):
+            parts.append(k.text)
+        else:
+            break
+    return "".join(parts)
+
+
+def _bracket_region(name: str, rules: _Rules) -> str:
+    """The region written in brackets inside a name ("腾讯科技(深圳)有限公司" → "深圳")."""
+    m = re.search(r"\(([^()]{1,8})\)", name)
+    if m and m.group(1) not in rules.bracket_non_regions:
+        return m.group(1)
+    return ""
+
+
+def _is_distinctive(word: str, rules: _Rules) -> bool:
+    """A word that can identify a firm: not an industry word, generic word or bracket."""
+    return not (
+        word in rules.descriptors
+        or word in rules.generic
+        or word in rules.stops
+        or word in "()"
+        or word.isdigit()
+        or _is_region(word, rules, strict=False)
+    )
+
+
+def _brand_at(t: str, rs: int, re_: int, is_: int, ie: int, rules: _Rules) -> _Cand | None:
+    """A brand-only mention: a 2–6 character brand right before an industry word ("鑫诚法务")."""
+    win = max(rs, is_ - MAX_LEN["brand"])
+    if is_ - win < BRAND_CORE[0]:
+        return None
+    toks = _cut(t, win, min(re_, ie + RIGHT_CONTEXT + MAX_LEN["brand"]))
+    end, pos = is_, is_  # through the last industry word of a run such as 企业/管理咨询
+    for k in (k for k in toks if k.start >= is_):
+        if k.start != pos or k.text not in rules.descriptors:
+            break
+        pos = k.end
+        end = pos if k.text in rules.industry else end
+    if end < ie:
+        return None  # the industry word is part of a longer word ("咨询师")
+    before = [k for k in toks if k.end <= is_]
+    if not before or not _brand_word_ok(before[-1].text, rules):
+        return None
+    i = len(before) - 1
+    while i > 0 and len(before[i - 1].text) == 1 and _brand_word_ok(before[i - 1].text, rules):
+        i -= 1
+    core = is_ - before[i].start
+    if not BRAND_CORE[0] <= core <= BRAND_CORE[1]:
+        return None
+    if i == len(before) - 1 and _jieba()[0].FREQ.get(before[i].text, 0) >= COMMON_WORD_FREQ:
+        return None  # one common word ("心理咨询", "阳光法务") is rarely a brand
+    j = i
+    while j > 0 and _is_region(before[j - 1].text, rules, strict=False):
+        j -= 1
+    region = "".join(k.text for k in before[j:i])
+    return _Cand(before[j].start, end, "brand", region)
+
+
+def _brand_word_ok(word: str, rules: _Rules) -> bool:
+    """Can this jieba word be (part of) a brand: not a stop, generic, industry word or verb."""
+    if word in rules.stops or word in rules.generic or word in rules.descriptors:
+        return False
+    if _is_region(word, rules, strict=False) or not re.fullmatch(rf"[{_HAN}0-9a-z]+", word):
+        return False
+    return _jieba()[1].get(word) not in rules.reject_pos
+
+
+def _bracket_brands(t: str, rules: _Rules) -> list[_Cand]:
+    """Brands set off in 【】 in ads ("【鑫诚】"), not slogans like 【征信修复】 or 【联系方式】."""
+    out: list[_Cand] = []
+    freq = _jieba()[0].FREQ
+    for m in rules.bracket_brand_re.finditer(t):
+        s, e = m.span(1)
+        words = [k.text for k in _cut(t, s, e)]
+        if not all(_brand_word_ok(w, rules) or w in rules.industry for w in words):
+            continue
+        if not any(len(w) > 1 and not freq.get(w) for w in words):
+            continue  # only dictionary words: a slogan such as 【联系方式】
+        out.append(_Cand(s, e, "brand", ""))
+    return out
+
+
+def _longest_non_overlapping(cands: list[_Cand]) -> list[_Cand]:
+    """Keep the longest of overlapping candidates (then the earliest), sorted by start."""
+    starts: list[int] = []  # kept spans never overlap, so sorted starts order their ends too
+    kept: list[_Cand] = []
+    for c in sorted(set(cands), key=lambda c: (-(c.end - c.start), c.start)):
+        i = bisect.bisect_right(starts, c.start)
+        if (i and kept[i - 1].end > c.start) or (i < len(kept) and kept[i].start < c.end):
+            continue
+        starts.insert(i, c.start)
+        kept.insert(i, c)
+    return kept
+
+
+def _display(norm: NormalizedText, start: int, end: int) -> str:
+    """The normalized span with the page's letter case restored ("TCL科技", not "tcl科技")."""
+    chars = list(norm.text[start:end])
+    for i, ch in enumerate(chars):
+        if "a" <= ch <= "z":
+            orig = norm.original[norm.origin(start + i)]
+            if orig.isupper():
+                chars[i] = ch.upper()
+    return "".join(chars)
+
+
+def _to_business(norm: NormalizedText, c: _Cand) -> Business:
+    s, e = norm.to_original(c.start, c.end)
+    return Business(
+        name=_display(norm, c.start, c.end),
+        form=c.form,
+        raw=norm.original[s:e],
+        start=s,
+        end=e,
+        region=c.region,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Unified social credit codes (GB 32100-2015)
+
+# GB 32100 alphabet (no I, O, S, V, Z); the first character is the registration authority
+# (1–9, A, N, Y), the second the entity type, then a 6-digit region code.
+USCC_ALPHABET = frozenset("0123456789ABCDEFGHJKLMNPQRTUWXY")
+USCC_AUTHORITIES = frozenset("123456789ANY")
+# Entity-type digits used by any authority in GB 32100 (1 enterprise/organ … 9 other).
+USCC_TYPES = frozenset("123459")
+# First two digits of the region code: provinces (11–82) and 10 for national registrations.
+_PROVINCE_CODES = (10, *range(11, 16), *range(21, 24), *range(31, 38), *range(41, 47))
+USCC_PROVINCES = frozenset(
+    str(n) for n in (*_PROVINCE_CODES, *range(50, 55), *range(61, 66), 71, 81, 82)
+)
+USCC_LEN = 18
+# Separators allowed between groups of a code written after a label ("9144 0300 MA5F…").
+_GROUPED = r"[0-9a-z]+(?:[ \-][0-9a-z]+)*"
+_ISOLATED_18 = re.compile(r"(?<![0-9a-z])[0-9a-z]{18}(?![0-9a-z])")
+# Space-separated groups ("9144 0300 MA5F …"): unlabelled, reported only when valid.
+_SPACED = re.compile(r"(?<![0-9a-z])[0-9a-z]+(?: [0-9a-z]+)+(?![0-9a-z])")
+# Resident ID number: 6-digit region, birth date YYYYMMDD, 3-digit sequence, check digit or X.
+_ID_CARD = re.compile(r"\d{6}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dx]")
+
+
+@lru_cache(maxsize=1)
+def _label_re() -> re.Pattern[str]:
+    """A USCC label followed by the code, possibly grouped ("税号：9144 0300 …")."""
+    labels = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))["uscc_labels"]
+    return re.compile(rf"(?:{_alt(labels)})\s*(?:[:：]|为|是)?\s*({_GROUPED})")
+
+
+@lru_cache(maxsize=1)
+def _not_label_re() -> re.Pattern[str]:
+    """A label of another number ("订单号", "身份证") right before an unlabelled code."""
+    labels = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))["not_uscc_labels"]
+    return re.compile(rf"(?:{_alt(labels)})\s*(?:[:：]|为|是)?\s*\Z")
+
+
+def extract_uscc(text: str) -> list[UsccMention]:
+    """18-character unified social credit codes, labelled or looking like one, checked against
+    GB 32100; an invalid one is reported with the reason, ID-card numbers are left out."""
+    if not text:
+        return []
+    norm = _normalized(text)
+    t = norm.text
+    found: list[tuple[int, int, str, bool]] = []  # (start, end, compact code, labelled)
+    for m in _label_re().finditer(t):
+        s, e, code = _first_code(t, m.start(1), m.group(1))
+        found.append((s, e, code, True))
+    taken = [(s, e) for s, e, _, _ in found]
+    for s, e in [m.span() for m in _ISOLATED_18.finditer(t)] + _spaced_codes(t):
+        if any(s < te and e > ts for ts, te in taken) or _not_label_re().search(
+            t, max(0, s - 12), s
+        ):
+            continue
+        code = t[s:e].replace(" ", "").upper()
+        if _looks_like_uscc(code) and (" " not in t[s:e] or uscc_problem(code) == ""):
+            found.append((s, e, code, False))
+            taken.append((s, e))
+    out = []
+    for s, e, code, _ in sorted(found):
+        os_, oe = norm.to_original(s, e)
+        reason = uscc_problem(code)
+        out.append(UsccMention(code, reason == "", norm.original[os_:oe], os_, oe, reason))
+    return out
+
+
+def _spaced_codes(t: str) -> list[tuple[int, int]]:
+    """Spans of consecutive space-separated groups totalling 18 characters."""
+    spans = []
+    for m in _SPACED.finditer(t):
+        groups = [(g.start(), g.end()) for g in re.finditer(r"[0-9a-z]+", m.group())]
+        for i, (gs, _) in enumerate(groups):
+            total = 0
+            for j in range(i, len(groups)):
+                total += groups[j][1] - groups[j][0]
+                if total >= USCC_LEN:
+                    if total == USCC_LEN and j > i:
+                        spans.append((m.start() + gs, m.start() + groups[j][1]))
+                    break
+    return spans
+
+
+def _first_code(t: str, start: int, grouped: str) -> tuple[int, int, str]:
+    """The code after a label: groups joined until 18 characters (never past them)."""
+    groups = re.split(r"[ \-]", grouped)
+    total, n = 0, 0
+    for g in groups:
+        if n and total + len(g) > USCC_LEN:
+            break
+        total, n = total + len(g), n + 1
+        if total >= USCC_LEN:
+            break
+    pos, end = start, start
+    for g in groups[:n]:
+        end = t.index(g, pos) + len(g)
+        pos = end
+    return start, end, "".join(groups[:n]).upper()
+
+
+def _looks_like_uscc(code: str) -> bool:
+    """18 characters of the alphabet with an authority, type and province code, not an ID."""
+    return (
+        len(code) == USCC_LEN
+        and set(code) <= USCC_ALPHABET
+        and code[0] in USCC_AUTHORITIES
+        and code[1] in USCC_TYPES
+        and code[1:8].isdigit()
+        and code[2:4] in USCC_PROVINCES
+        and not _ID_CARD.fullmatch(code.lower())
+    )
+
+
+def uscc_problem(code: str) -> str:
+    """Why `code` (upper-case, no separators) is not a valid USCC; "" when it is valid."""
+    try:
+        # stdnum wants 8 leading digits, but GB 32100 authorities A, N and Y are valid.
+        any_authority = code[:1] in "ANY" and len(code) == USCC_LEN and code[1:8].isdigit()
+        if any_authority and set(code[8:]) <= USCC_ALPHABET:
+            if stdnum_uscc.calc_check_digit(code[:17]) != code[17]:
+                raise InvalidChecksum()
+            return ""
+        stdnum_uscc.validate(code)
+    except InvalidLength:
+        return f"bad length: {len(code)} characters, expected {USCC_LEN}"
+    except InvalidChecksum:
+        return f"bad check character: expected {stdnum_uscc.calc_check_digit(code[:17])}"
+    except ValidationError:
+        bad = sorted({c for c in code if c not in USCC_ALPHABET})
+        if bad:
+            return f"bad charset: {''.join(bad)} not allowed"
+        return "bad charset: the first 8 characters must be digits"
+    return ""

@@ -1,0 +1,275 @@
+"""Business names and USCC codes as they appear on real pages, listings and ads."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from stdnum.cn.uscc import calc_check_digit
+
+from pipelines.businesses import extract_businesses, extract_uscc
+
+
+def _code(body: str) -> str:
+    """A valid USCC: 17 characters + the GB 32100 check character."""
+    return body + calc_check_digit(body)
+
+
+VALID = _code("91440300MA5FAB12C")  # a Shenzhen company
+VALID_BJ = _code("91110108MA01XK3H2")  # a Beijing (Haidian) company
+VALID_Y = _code("Y1440300MA5F00001")  # authority Y (other), which stdnum alone rejects
+WRONG_CHECK = VALID[:17] + ("1" if VALID[17] != "1" else "2")
+
+# (text, [(name, form, region)]) — every name found, in order of appearance.
+NAMES: list[tuple[str, list[tuple[str, str, str]]]] = [
+    # --- legal-form suffixes
+    ("深圳市鑫诚信息咨询有限公司", [("深圳市鑫诚信息咨询有限公司", "company", "深圳市")]),
+    ("鑫诚信息咨询有限公司", [("鑫诚信息咨询有限公司", "company", "")]),
+    ("深圳市鑫诚信息咨询有限责任公司", [("深圳市鑫诚信息咨询有限责任公司", "company", "深圳市")]),
+    ("TCL科技集团股份有限公司", [("TCL科技集团股份有限公司", "company", "")]),
+    (
+        "广东省深圳市金盾信用管理有限公司",
+        [("广东省深圳市金盾信用管理有限公司", "company", "广东省深圳市")],
+    ),
+    ("南山区恒信财税服务有限公司", [("南山区恒信财税服务有限公司", "company", "南山区")]),
+    (
+        "广西壮族自治区南宁市华融商务咨询有限公司",
+        [("广西壮族自治区南宁市华融商务咨询有限公司", "company", "广西壮族自治区南宁市")],
+    ),
+    # --- region in brackets (ASCII and full-width)
+    ("腾讯科技(深圳)有限公司", [("腾讯科技(深圳)有限公司", "company", "深圳")]),
+    ("腾讯科技（深圳）有限公司", [("腾讯科技(深圳)有限公司", "company", "深圳")]),
+    ("鑫诚（广州）信息咨询有限公司", [("鑫诚(广州)信息咨询有限公司", "company", "广州")]),
+    ("金盾(香港)有限公司", [("金盾(香港)有限公司", "company", "香港")]),
+    ("华夏恒信（集团）有限公司", [("华夏恒信(集团)有限公司", "company", "")]),
+    # --- Traditional input, full-width letters
+    ("深圳市鑫誠信息諮詢有限公司", [("深圳市鑫诚信息咨询有限公司", "company", "深圳市")]),
+    ("廣州市金盾法務諮詢有限公司", [("广州市金盾法务咨询有限公司", "company", "广州市")]),
+    ("ＴＣＬ科技集團股份有限公司", [("TCL科技集团股份有限公司", "company", "")]),
+    # --- branches
+    (
+        "中国平安财产保险股份有限公司深圳分公司",
+        [("中国平安财产保险股份有限公司深圳分公司", "branch", "深圳")],
+    ),
+    ("招商银行股份有限公司深圳分行", [("招商银行股份有限公司深圳分行", "branch", "深圳")]),
+    ("华夏银行深圳分行", [("华夏银行深圳分行", "branch", "深圳")]),
+    (
+        "消费者投诉了深圳市鑫诚信息咨询有限公司南山分公司",
+        [("深圳市鑫诚信息咨询有限公司南山分公司", "branch", "深圳市")],
+    ),
+    # --- small-firm suffixes
+    ("广东省深圳市南山区鑫诚商行", [("广东省深圳市南山区鑫诚商行", "shop", "广东省深圳市南山区")]),
+    ("广州市天河区华信贸易商行", [("广州市天河区华信贸易商行", "shop", "广州市天河区")]),
+    ("老王五金店", [("老王五金店", "shop", "")]),
+    ("南山区鑫诚便利店", [("南山区鑫诚便利店", "shop", "南山区")]),
+    ("鑫诚文印社的老板", [("鑫诚文印社", "shop", "")]),
+    ("东莞市长安镇鑫诚五金加工厂", [("东莞市长安镇鑫诚五金加工厂", "shop", "东莞市长安镇")]),
+    (
+        "北京市朝阳区金盾法律咨询服务部",
+        [("北京市朝阳区金盾法律咨询服务部", "shop", "北京市朝阳区")],
+    ),
+    (
+        "上海市浦东新区金诚信息咨询经营部",
+        [("上海市浦东新区金诚信息咨询经营部", "shop", "上海市浦东新区")],
+    ),
+    ("鑫诚信息咨询工作室", [("鑫诚信息咨询工作室", "shop", "")]),
+    ("北京金杜律师事务所", [("北京金杜律师事务所", "shop", "北京")]),
+    (
+        "信永中和会计师事务所（特殊普通合伙）",
+        [("信永中和会计师事务所(特殊普通合伙)", "shop", "")],
+    ),
+    ("深圳市恒信财税服务中心", [("深圳市恒信财税服务中心", "shop", "深圳市")]),
+    ("平安普惠客户服务中心", [("平安普惠客户服务中心", "shop", "")]),
+    ("新华书店", [("新华书店", "shop", "")]),
+    # --- left boundary inside sentences
+    (
+        "我们是深圳市鑫诚信息咨询有限公司的客户经理",
+        [("深圳市鑫诚信息咨询有限公司", "company", "深圳市")],
+    ),
+    ("投诉深圳市鑫诚信息咨询有限公司", [("深圳市鑫诚信息咨询有限公司", "company", "深圳市")]),
+    ("知名企业深圳市金盾信息咨询有限公司", [("深圳市金盾信息咨询有限公司", "company", "深圳市")]),
+    ("2023年深圳市鑫诚信息咨询有限公司成立", [("深圳市鑫诚信息咨询有限公司", "company", "深圳市")]),
+    (
+        "这家公司叫做广州市金诚信用管理有限公司，大家注意",
+        [("广州市金诚信用管理有限公司", "company", "广州市")],
+    ),
+    (
+        "我司是正规注册的深圳市鑫诚商务服务有限公司",
+        [("深圳市鑫诚商务服务有限公司", "company", "深圳市")],
+    ),
+    ("请与鑫诚信息咨询有限公司联系", [("鑫诚信息咨询有限公司", "company", "")]),
+    ("联系我们：鑫诚商务咨询工作室", [("鑫诚商务咨询工作室", "shop", "")]),
+    ("我在鑫诚商行买的", [("鑫诚商行", "shop", "")]),
+    ("加入恒信财税服务部，月入过万", [("恒信财税服务部", "shop", "")]),
+    # --- several names in one text
+    (
+        "深圳市鑫诚信息咨询有限公司和广州市金盾法务咨询有限公司联合举办",
+        [
+            ("深圳市鑫诚信息咨询有限公司", "company", "深圳市"),
+            ("广州市金盾法务咨询有限公司", "company", "广州市"),
+        ],
+    ),
+    (
+        "鑫诚信息咨询有限公司金盾信用管理有限公司",
+        [("鑫诚信息咨询有限公司", "company", ""), ("金盾信用管理有限公司", "company", "")],
+    ),
+    (
+        "合作单位：深圳市鑫诚信息咨询有限公司、老王五金店、【金诚法务】",
+        [
+            ("深圳市鑫诚信息咨询有限公司", "company", "深圳市"),
+            ("老王五金店", "shop", ""),
+            ("金诚法务", "brand", ""),
+        ],
+    ),
+    # --- brand-only mentions in ads
+    ("联系鑫诚法务，专业处理债务", [("鑫诚法务", "brand", "")]),
+    ("停息挂账找金盾信息咨询，微信同号", [("金盾信息咨询", "brand", "")]),
+    ("各位老铁，逾期了别慌，恒信财税帮你协商还款", [("恒信财税", "brand", "")]),
+    ("XX财税代理记账", [("XX财税", "brand", "")]),
+    ("华融企业管理咨询", [("华融企业管理咨询", "brand", "")]),
+    ("金诚信法务团队为您服务", [("金诚信法务", "brand", "")]),
+    ("深圳鑫诚法务", [("深圳鑫诚法务", "brand", "深圳")]),
+    ("专业征信修复，联系电话13800138000，鑫诚法务为您服务", [("鑫诚法务", "brand", "")]),
+    ("【鑫诚法务】专业停息挂账【联系方式】", [("鑫诚法务", "brand", "")]),
+    ("【金诚】全国可办", [("金诚", "brand", "")]),
+    ("鑫誠法務，專業協商還款", [("鑫诚法务", "brand", "")]),
+]
+
+NO_NAMES: list[str] = [
+    "本公司专业处理征信问题",
+    "在中心城区开设门店",
+    "欢迎到店咨询",
+    "去银行办理",
+    "有限公司",
+    "该公司涉嫌虚假宣传",
+    "服务中心",
+    "客户服务中心",
+    "有限公司注册流程",
+    "公司注册需要哪些材料",
+    "本店专业办理信用卡分期",
+    "我们进行了全面的调查",
+    "我在中心医院上班",
+    "银行工作人员",
+    "他在商店门口等我",
+    "这个工厂很大",
+    "市中心的房价",
+    "全部门店都在营业",
+    "我行积极开展金融知识宣传",
+    "各大银行都可以办理",
+    "社会各界共同参与",
+    "以客户为中心",
+    "公司内部管理",
+    "【征信修复】【专业团队】",
+    "免费咨询，欢迎咨询，在线咨询，电话咨询",
+    "法律咨询请拨打12348",
+    "心理咨询师",
+    "某某咨询公司",
+    "于某经营公司与工商注册信息不一致",
+    "市监局要求其停止开展业务",
+    "平台进行了调查",
+    "",
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), NAMES)
+def test_names(text: str, expected: list[tuple[str, str, str]]) -> None:
+    found = extract_businesses(text)
+    assert [(b.name, b.form, b.region) for b in found] == expected
+    for b in found:
+        assert text[b.start : b.end] == b.raw
+
+
+@pytest.mark.parametrize("text", NO_NAMES)
+def test_no_names(text: str) -> None:
+    assert extract_businesses(text) == []
+
+
+def test_spans_index_the_original_text() -> None:
+    text = "經查，\u200b深圳市鑫誠信息諮詢有限公司（以下簡稱鑫誠）于2021年成立。"
+    [b] = extract_businesses(text)
+    assert b.raw == "深圳市鑫誠信息諮詢有限公司"
+    assert text[b.start : b.end] == b.raw
+    assert b.name == "深圳市鑫诚信息咨询有限公司"
+
+
+def test_sorted_without_overlaps() -> None:
+    text = "鑫诚法务即深圳市鑫诚信息咨询有限公司，其南山分店为鑫诚便利店。恒信财税亦同。" * 3
+    found = extract_businesses(text)
+    starts = [b.start for b in found]
+    assert starts == sorted(starts)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(found))
+    assert "深圳市鑫诚信息咨询有限公司" in {b.name for b in found}
+
+
+def test_seed_article_names_no_firm() -> None:
+    """The seed warning article names a lender and anonymized firms only (某商贸城, 于某)."""
+    with open("/work/shared/samples/seed-article.txt", encoding="utf-8") as f:
+        text = f.read()
+    assert [b.name for b in extract_businesses(text)] == []
+
+
+# (text, [(code, valid, raw, reason prefix)])
+USCC: list[tuple[str, list[tuple[str, bool, str, str]]]] = [
+    (f"统一社会信用代码：{VALID}", [(VALID, True, VALID, "")]),
+    (f"营业执照 {VALID_BJ} 已年检", [(VALID_BJ, True, VALID_BJ, "")]),
+    (f"统一社会信用代码：{WRONG_CHECK}", [(WRONG_CHECK, False, WRONG_CHECK, "bad check")]),
+    (f"注册信息 {WRONG_CHECK} 可查", [(WRONG_CHECK, False, WRONG_CHECK, "bad check")]),
+    (f"税号 {VALID[:17]}", [(VALID[:17], False, VALID[:17], "bad length")]),
+    (f"纳税人识别号：{VALID}1", [(VALID + "1", False, VALID + "1", "bad length")]),
+    (f"信用代码{VALID.lower()}", [(VALID, True, VALID.lower(), "")]),
+    (
+        "统一社会信用代码："
+        + VALID.translate(str.maketrans("0123456789ABCDEFM", "０１２３４５６７８９ＡＢＣＤＥＦＭ")),
+        [
+            (
+                VALID,
+                True,
+                VALID.translate(
+                    str.maketrans("0123456789ABCDEFM", "０１２３４５６７８９ＡＢＣＤＥＦＭ")
+                ),
+                "",
+            )
+        ],
+    ),
+    (
+        f"代码 {VALID[:4]} {VALID[4:8]} {VALID[8:12]} {VALID[12:16]} {VALID[16:]} 电话",
+        [(VALID, True, f"{VALID[:4]} {VALID[4:8]} {VALID[8:12]} {VALID[12:16]} {VALID[16:]}", "")],
+    ),
+    (
+        f"统一社会信用代码为 {VALID[:8]}-{VALID[8:]}",
+        [(VALID, True, f"{VALID[:8]}-{VALID[8:]}", "")],
+    ),
+    (
+        f"税号：{VALID} tel 13800138000",
+        [(VALID, True, VALID, "")],
+    ),
+    (
+        "统一社会信用代码：91440300MA5FAB12O1",
+        [("91440300MA5FAB12O1", False, "91440300MA5FAB12O1", "bad charset")],
+    ),
+    (f"机构代码 {VALID_Y}", [(VALID_Y, True, VALID_Y, "")]),
+    ("身份证号：44030119900101123X", []),
+    ("客户440301199001011234来电", []),
+    (
+        "统一社会信用代码：44030119900101123X",
+        [("44030119900101123X", False, "44030119900101123X", "bad check")],
+    ),
+    ("订单编号123456789012345678", []),
+    ("手机13800138000，银行卡6222021234567890123", []),
+    (f"https://example.com/item?id=A{VALID}", []),
+    (f"两家：{VALID}、{VALID_BJ}", [(VALID, True, VALID, ""), (VALID_BJ, True, VALID_BJ, "")]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), USCC)
+def test_uscc(text: str, expected: list[tuple[str, bool, str, str]]) -> None:
+    found = extract_uscc(text)
+    got = [
+        (u.code, u.valid, u.raw, u.reason[: len(want[3])])
+        for u, want in zip(found, expected, strict=False)
+    ]
+    assert len(found) == len(expected)
+    assert got == expected
+    for u in found:
+        assert text[u.start : u.end] == u.raw
+        assert bool(u.reason) != u.valid
