@@ -54,6 +54,9 @@ BATCH_ROWS = 2000
 # Bytes read to guess a CSV's encoding before the streaming pass.
 SNIFF_BYTES = 1 << 20
 
+# A sample with fewer bad spots than 1 in this many multi-byte characters is damaged UTF-8.
+UTF8_MAX_BAD_SHARE = 20
+
 XLSX_MAGIC = b"PK\x03\x04"
 _DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T].*)?$")
 _DATE8 = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
@@ -218,13 +221,24 @@ def _sniff_encoding(path: Path, head: bytes) -> str:
             f"{path.name}: UTF-16 text is not supported",
             hint="save the sheet as 'CSV UTF-8' or as .xlsx",
         )
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            codecs.getincrementaldecoder(encoding)().decode(head, final=False)
-            return encoding
-        except UnicodeDecodeError:
-            continue
+    if _mostly_utf8(head):
+        return "utf-8"  # a few bad bytes are reported by row and column, not re-guessed
+    try:
+        codecs.getincrementaldecoder("gb18030")().decode(head, final=False)
+        return "gb18030"
+    except UnicodeDecodeError:
+        pass
     raise InputError(f"{path.name}: neither UTF-8 nor GBK text", hint="save it as CSV UTF-8")
+
+
+def _mostly_utf8(head: bytes) -> bool:
+    """True when the sample is UTF-8 but for a few bad spots (GBK text read as UTF-8 fails on
+    nearly every Chinese character; a damaged UTF-8 file fails on a handful)."""
+    # final=False: a character cut at the end of the sample is not counted as bad.
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(head, final=False)
+    bad = text.count("\ufffd")
+    multibyte = sum(1 for b in head if b >= 0xC0)  # lead bytes of multi-byte characters
+    return bad == 0 or bad * UTF8_MAX_BAD_SHARE < max(multibyte, 1)
 
 
 def _csv_rows(path: Path, head: bytes) -> Iterator[_Row]:
@@ -265,6 +279,8 @@ def _row(
         value = values[i]
         if isinstance(value, str) and _SURROGATE.search(value):
             _fail(path, number, field, f"bytes that are not valid {enc} (garbled or truncated?)")
+        if isinstance(value, str) and "\x00" in value:
+            _fail(path, number, field, "NUL bytes (is this a text file?)")
         cells[field] = value
     return _Row(number, cells)
 
