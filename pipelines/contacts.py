@@ -50,7 +50,11 @@ _EXT_RE = re.compile(r"[ \t]*(?:转|ext\.?|分机|x|#)[ \t]*([0-9]{1,6})(?![0-9]
 # 2023102714 (a timestamp) parse as valid Guangzhou landlines.
 _NATIONAL_RE = re.compile(r"1[3-9][0-9]{9}|0[1-9][0-9]{8,10}|[48]00[0-9]{7}")
 _MOBILE_RE = re.compile(r"1[3-9][0-9]{9}")
-# Longest digit string a phone part can have: 0086 + 0 + 11-digit national number.
+# Some phone must hide in a run's digits for the (costlier) reading of its groups to be worth it.
+_HAS_PHONE_RE = re.compile(r"1[3-9][0-9]{9}|0[1-9][0-9]{8}|[48]00[0-9]{7}|86[1-9][0-9]{8}")
+# Shortest and longest digit strings a phone part can have: 400/800 numbers have 10 digits;
+# 0086 + 0 + an 11-digit national number makes 16.
+_MIN_PHONE_DIGITS = 10
 _MAX_PHONE_DIGITS = 16
 
 # Filler between an alias and the id: "微信号码：", "vx = ", "QQ（", "微信是 ".
@@ -241,6 +245,10 @@ def _split_run(rules: _Rules, text: str, start: int, end: int) -> _Run:
     soft: list[bool] = []
     for m in _DIGITS_RE.finditer(decoded):
         gs, ge = start + m.start(), start + m.end()
+        if m.group() == text[gs:ge]:  # plain ASCII digits, the common case
+            soft.append(False)
+            groups.append((gs, ge))
+            continue
         for k, p in enumerate(_ASCII_OR_DECODED_RE.finditer(text, gs, ge)):
             soft.append(k > 0)
             groups.append(p.span())
@@ -271,42 +279,50 @@ Part = tuple[int, int, _Phone, str]  # first group, last group, phone, extension
 
 def _cover(run: _Run) -> list[Part]:
     """Read a run as phones and skipped words, covering every group; prefer the most phone
-    digits. A run that cannot be covered (an ID card, 13800138000.00) yields nothing."""
+    digits, then the fewest phones. A run that cannot be covered (an ID card, 13800138000.00)
+    yields nothing."""
     n = len(run.groups)
+    digits, breakable = run.digits, run.breakable
     word_end = [0] * n
     for i in range(n - 1, -1, -1):
-        word_end[i] = i if i == n - 1 or run.breakable[i] else word_end[i + 1]
-    # best[i]: (phone digits, -phones, part starting at i or None for a skipped word, next i)
-    # for covering groups i..n-1; parts are chained by index, so a run of many phones stays
-    # linear.
-    best: list[tuple[int, int, Part | None, int] | None] = [None] * (n + 1)
-    best[n] = (0, 0, None, n)
+        word_end[i] = i if i == n - 1 or breakable[i] else word_end[i + 1]
+    # Covering groups i..n-1 at best: rank[i] = (phone digits, -phones) or None when it cannot
+    # be covered; step[i] = (part starting at i, or None for a skipped word; next index).
+    rank: list[tuple[int, int] | None] = [None] * n + [(0, 0)]
+    step: list[tuple[Part | None, int]] = [(None, n)] * (n + 1)
     for i in range(n - 1, -1, -1):
-        options: list[tuple[int, int, Part | None, int]] = []
-        if i == 0 or run.breakable[i - 1]:
-            nxt = best[word_end[i] + 1]
-            if nxt is not None:
-                options.append((nxt[0], nxt[1], None, word_end[i] + 1))
+        if i == 0 or breakable[i - 1]:
+            rank[i], step[i] = rank[word_end[i] + 1], (None, word_end[i] + 1)
+        # Every phone form starts with 0 (trunk, 0086), 1 (mobile), 4/8 (400/800, 86).
+        if digits[i][0] not in "0148":
+            continue
         acc = ""
         for j in range(i, n):
-            acc += run.digits[j]
+            acc += digits[j]
             if len(acc) > _MAX_PHONE_DIGITS:
                 break
+            if len(acc) < _MIN_PHONE_DIGITS:
+                continue
             phone = _phone(acc)
             if phone is None or _looks_like_version(run, i, j):
                 continue
             ends = [(j, "")]
-            if j + 1 < n and run.dashed[j] and not phone.mobile and len(run.digits[j + 1]) <= 6:
-                ends.append((j + 1, run.digits[j + 1]))
+            if j + 1 < n and run.dashed[j] and not phone.mobile and len(digits[j + 1]) <= 6:
+                ends.append((j + 1, digits[j + 1]))
             for last, ext in ends:
-                nxt = best[last + 1]
-                if nxt is not None:
-                    options.append((nxt[0] + len(acc), nxt[1] - 1, (i, last, phone, ext), last + 1))
-        best[i] = max(options, key=lambda o: (o[0], o[1])) if options else None
+                after = rank[last + 1]
+                if after is None:
+                    continue
+                cand = (after[0] + len(acc), after[1] - 1)
+                best = rank[i]
+                if best is None or cand > best:
+                    rank[i], step[i] = cand, ((i, last, phone, ext), last + 1)
+    if rank[0] is None:
+        return []
     parts: list[Part] = []
     i = 0
-    while i < n and (cell := best[i]) is not None:
-        _, _, part, i = cell
+    while i < n:
+        part, i = step[i]
         if part is not None:
             parts.append(part)
     return parts
@@ -332,7 +348,7 @@ def _phones(rules: _Rules, text: str, wechat_at: set[int]) -> Iterator[tuple[_Fo
         if _MASK_BEFORE_RE.search(text, max(0, rs - 2), rs) or _MASK_AFTER_RE.match(text, re_):
             continue
         run = _split_run(rules, text, rs, re_)
-        if _is_bank_card(run):
+        if not _HAS_PHONE_RE.search("".join(run.digits)) or _is_bank_card(run):
             continue
         for i, last, phone, ext in _cover(run):
             ns, ne = run.groups[i][0], run.groups[last][1]
@@ -417,12 +433,16 @@ _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
 def _bare_domains(rules: _Rules, text: str) -> Iterator[re.Match[str]]:
     """Domains without http:// or www.: found by their ".tld" (rare on Chinese pages, so this
     is fast), then read from the start of the host."""
+    done = 0  # end of the last domain read: its path may hold more ".com"s
     for t in rules.tld_dot.finditer(text):
+        if t.start() < done:
+            continue
         s = t.start()
         while s > 0 and text[s - 1] in _HOST_CHARS:
             s -= 1
         m = rules.bare_domain.match(text, s)
         if m:
+            done = m.end()
             yield m
 
 
