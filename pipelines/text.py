@@ -95,10 +95,11 @@ _SUPERSET = {
     "big5": "big5hkscs",
     "big5hkscs": "big5hkscs",
     "cp950": "big5hkscs",
-    "cp936": "gb18030",
-    "utf_8": "utf-8",
-    "utf_8_sig": "utf-8",
+    "utf-8-sig": "utf-8",
 }
+# Single-byte Western charsets decode any bytes, and servers send "ISO-8859-1" by default:
+# from an HTTP header they only count after the Chinese encodings failed.
+_WESTERN = frozenset(("iso8859-1", "cp1252", "iso8859-15", "ascii"))
 # Detection order for undeclared pages, most specific first: valid UTF-8 is almost never
 # anything else; GB18030 accepts most double-byte text, so Big5 is tried after it.
 _DETECT_ORDER = ("utf-8", "gb18030", "big5hkscs")
@@ -186,10 +187,9 @@ def _canonical(label: str | None) -> str | None:
     if "charset=" in label.lower():  # a whole Content-Type header value
         label = label[label.lower().index("charset=") + 8 :].split(";")[0]
     try:
-        name = codecs.lookup(label.strip().strip("\"'").lower()).name
+        name = codecs.lookup(label.strip().strip("\"'").lower().removeprefix("x-")).name
     except LookupError:
         return None
-    name = name.replace("-", "_")
     return _SUPERSET.get(name, name)
 
 
@@ -226,8 +226,9 @@ def decode_html(body: bytes, declared: str | None) -> tuple[str, str]:
             return body[len(bom) :].decode(enc, "replace"), enc
     if body.isascii():
         return body.decode("ascii"), _canonical(declared) or _sniff_meta(body) or "utf-8"
-    for enc in ("utf-8", _sniff_meta(body), _canonical(declared)):
-        if enc and enc not in ("utf_16", "utf_16_le", "utf_16_be"):
+    header = _canonical(declared)
+    for enc in ("utf-8", _sniff_meta(body), None if header in _WESTERN else header):
+        if enc and not enc.startswith("utf-16"):
             text = _strict(body, enc)
             if text is not None:
                 return text, enc
@@ -235,6 +236,8 @@ def decode_html(body: bytes, declared: str | None) -> tuple[str, str]:
     if decoded:
         enc, text = max(decoded, key=lambda et: _common_score(et[1]))
         return text, enc
+    if header in _WESTERN and (text := _strict(body, header)) is not None:
+        return text, header
     return body.decode("gb18030", "replace"), "gb18030"
 
 
@@ -622,11 +625,14 @@ def extract_page(html: str | bytes, url: str = "", encoding: str | None = None) 
     )
     metas = _metas(root)
     site = metas.get("og:site_name", "")
-    h1 = next((t for el in root.iter("h1") if len(t := _h1_text(el)) >= 4), "")
     title_el = root.find(".//title")
-    raw_title = (
-        metas.get("og:title") or h1 or (title_el.text_content() if title_el is not None else "")
+    page_title = title_el.text_content() if title_el is not None else ""
+    # An <h1> holding the site name (the logo) is the "_深圳热线" part of <title>: skip it.
+    site_parts = {p.strip() for p in rules.title_separator.split(page_title)[1:]} | {site}
+    h1 = next(
+        (t for el in root.iter("h1") if len(t := _h1_text(el)) >= 4 and t not in site_parts), ""
     )
+    raw_title = metas.get("og:title") or h1 or page_title
     title = clean_title(raw_title, site, rules)
     published = find_published(root, metas, body_text, h1 or title)
     author = find_author(root, metas, body_text)

@@ -324,6 +324,9 @@ HK_TEXT = "係咪呃人㗎？債務重組"
         ),
         ("債務協商詐騙集團受害者".encode("big5"), None, "債務協商詐騙集團受害者", "big5hkscs"),
         ("征信修复".encode("gb18030"), None, "征信修复", "gb18030"),
+        ("征信修复找张老师".encode("gbk"), "ISO-8859-1", "征信修复找张老师", "gb18030"),
+        ("征信修复找张老师".encode("gbk"), "x-gbk", "征信修复找张老师", "gb18030"),
+        ("café".encode("latin-1"), "iso-8859-1", "café", "iso8859-1"),
         (
             "民眾如有債務問題，應直接向債權銀行洽詢，切勿輕信坊間代辦業者。".encode("big5"),
             None,
@@ -398,6 +401,14 @@ def test_degenerate_input_never_raises(html: str | bytes) -> None:
     page = extract_page(html)
     assert isinstance(page, Page)
     assert "13800138000" not in page.text
+
+
+def test_logo_h1_with_the_site_name_is_not_the_title() -> None:
+    page = extract_page(
+        "<html><head><title>代理退保骗局揭秘_深圳热线</title></head><body>"
+        "<h1>深圳热线</h1><p>所谓全额退保，收取高额手续费后失联。</p></body></html>"
+    )
+    assert page.title == "代理退保骗局揭秘"
 
 
 def test_str_with_xml_declaration_keeps_its_text() -> None:
