@@ -1,9 +1,9 @@
 """Contact extraction: phones, WeChat and QQ ids, emails and sites, decoded from ad obfuscations.
 
-It runs on every crawled page, so all scanning is done by precompiled regexes over two views
-that stay aligned with the normalized text (pipelines.normalize): the normalized text itself and
-a digit view where Chinese numerals (一三八, 壹叁捌, 幺, 洞 …) read as digits. Spans map back to
-the original text through the normalizer's offset map, so evidence quotes exactly what was there.
+It runs on every crawled page, so scanning is done by precompiled regexes over the normalized
+text (pipelines.normalize); only the digit runs they find are decoded further, Chinese numerals
+(一三八, 壹叁捌, 幺, 洞 …) read as digits one character for one, so positions stay aligned. Spans
+map back to the original through the normalizer's offset map: evidence quotes what was there.
 """
 
 from __future__ import annotations
@@ -235,6 +235,7 @@ class _Run:
     breakable: list[bool]  # whitespace or ASCII/numeral switch: a word may end here
     dashed: list[bool]  # separator holds "-": an extension may follow
     dotted: list[bool]
+    soft: list[bool]  # ASCII digits meet decoded numerals with nothing between
 
 
 def _split_run(rules: _Rules, text: str, start: int, end: int) -> _Run:
@@ -252,7 +253,7 @@ def _split_run(rules: _Rules, text: str, start: int, end: int) -> _Run:
         for k, p in enumerate(_ASCII_OR_DECODED_RE.finditer(text, gs, ge)):
             soft.append(k > 0)
             groups.append(p.span())
-    run = _Run(groups, [decoded[s - start : e - start] for s, e in groups], [], [], [])
+    run = _Run(groups, [decoded[s - start : e - start] for s, e in groups], [], [], [], soft[1:])
     for k in range(len(groups) - 1):
         sep = text[groups[k][1] : groups[k + 1][0]]
         run.breakable.append(soft[k + 1] or bool(_WS_SEP_RE.fullmatch(sep)))
@@ -386,8 +387,9 @@ def _qq_numbers(rules: _Rules, text: str) -> Iterator[_Found]:
         if not m:
             continue
         run = _split_run(rules, text, *m.span())
-        end = len(run.groups) - 1
-        if not 5 <= len("".join(run.digits)) <= 11:
+        # A switch between digits and numerals ends the number: QQ 87654321一起 is 87654321.
+        end = next((k for k, b in enumerate(run.soft) if b), len(run.groups) - 1)
+        if not 5 <= len("".join(run.digits[: end + 1])) <= 11:
             end = next((k for k, b in enumerate(run.breakable) if b), end)
         value = "".join(run.digits[: end + 1])
         if 5 <= len(value) <= 11 and value[0] != "0":
