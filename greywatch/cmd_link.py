@@ -1,9 +1,215 @@
-"""CLI verbs (being written)."""
+"""CLI verbs for linking: `link`, `actors`, `actor ID`, `templates`, `template ID`.
+
+Thin wrappers over storage.linking: open the database, run or query, print a table or JSON.
+"""
 
 from __future__ import annotations
 
+import json
+from contextlib import AbstractContextManager
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy.orm import Session
+
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="GREYWATCH_DATABASE_URL",
+        help="Database URL (default: SQLite under $GREYWATCH_HOME or ~/.local/share/greywatch).",
+        show_default=False,
+    ),
+]
+MinSizeOption = Annotated[
+    int, typer.Option("--min-size", min=1, help="Only clusters of at least this many documents.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+LimitOption = Annotated[int | None, typer.Option("--limit", min=1, help="Show at most N rows.")]
+
+
+def _session(db: str | None) -> AbstractContextManager[Session]:
+    from storage.db import get_engine, session_scope
+
+    return session_scope(get_engine(db))
+
+
+def _day(dt: datetime | None) -> str:
+    return dt.date().isoformat() if dt else ""
+
+
+def _cells(*values: str) -> list[Text]:
+    """Table cells as plain Text: page titles may hold "[…]" that rich would read as markup."""
+    return [Text(v) for v in values]
+
+
+def _json(rows: Any) -> None:
+    _out.print(json.dumps(rows, ensure_ascii=False, indent=2, default=str), markup=False)
+
+
+def link(db: DbOption = None) -> None:
+    """Group stored documents into actors (shared contacts) and templates (near-duplicate
+    texts); safe to re-run, ids of clusters that persist stay the same."""
+    from storage.linking import link_actors, link_templates
+
+    with (
+        _session(db) as session,
+        Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), console=_err, transient=True
+        ) as progress,
+    ):
+        task = progress.add_task("linking actors (shared contacts)…")
+        actors = link_actors(session)
+        progress.update(task, description="hashing texts for templates…")
+
+        def hashed(n: int) -> None:
+            progress.update(task, description=f"hashing texts for templates… {n:,} documents")
+
+        templates = link_templates(session, progress=hashed)
+    _out.print(
+        f"actors: {actors.clusters:,} ({actors.linked:,} with 2+ documents, biggest "
+        f"{actors.biggest:,}) from {actors.documents:,} promotion documents; "
+        f"{actors.created:,} new, {actors.removed:,} merged away"
+        + (f"; {actors.hubs:,} contacts on too many documents ignored" if actors.hubs else ""),
+        markup=False,
+    )
+    _out.print(
+        f"templates: {templates.clusters:,} (biggest {templates.biggest:,} documents) from "
+        f"{templates.documents:,} documents; {templates.created:,} new, "
+        f"{templates.removed:,} gone",
+        markup=False,
+    )
+
+
+def actors(
+    min_size: MinSizeOption = 2,
+    as_json: JsonOption = False,
+    limit: LimitOption = None,
+    db: DbOption = None,
+) -> None:
+    """List actors (documents joined by shared phones, WeChat/QQ ids, emails), biggest first."""
+    from storage.linking import list_actors
+
+    with _session(db) as session:
+        rows = list_actors(session, min_size=min_size, limit=limit)
+    if as_json:
+        _json([asdict(r) for r in rows])
+        return
+    table = Table("id", "label", "docs", "contacts", "businesses", "first seen", "last seen")
+    table.columns[1].overflow = "fold"
+    for r in rows:
+        table.add_row(*_cells(
+            str(r.id), r.label, str(r.size), str(r.contacts), str(r.businesses),
+            _day(r.first_seen), _day(r.last_seen),
+        ))  # fmt: skip
+    _out.print(table)
+    _out.print(f"{len(rows):,} actors with {min_size}+ documents", markup=False)
+
+
+def actor(
+    actor_id: Annotated[int, typer.Argument(help="Actor id (from `greywatch actors`).")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Show one actor: contacts, businesses, documents, and which shared contacts joined them."""
+    from storage.linking import actor_detail
+
+    with _session(db) as session:
+        d = actor_detail(session, actor_id)
+    if as_json:
+        _json(asdict(d))
+        return
+    a = d.actor
+    _out.print(f"actor {a.id}: {a.label}", markup=False)
+    _out.print(f"{a.size} documents, seen {_day(a.first_seen)} – {_day(a.last_seen)}", markup=False)
+    _out.print("contacts: " + ", ".join(f"{k} {v}" for k, v in d.contacts), markup=False)
+    if d.businesses:
+        _out.print("businesses: " + ", ".join(d.businesses), markup=False)
+    _out.print("why joined:", markup=False)
+    for kind, value, docs in d.why:
+        _out.print(f"  {kind} {value} is on documents {', '.join(map(str, docs))}", markup=False)
+    if not d.why:
+        _out.print("  a single document (no contact shared with another)", markup=False)
+    _out.print("documents:", markup=False)
+    for doc in d.documents:
+        _out.print(
+            f"  #{doc.document_id} {_day(doc.fetched_at)} {doc.source_id or '-'} {doc.kind} "
+            f"{doc.url} {doc.title}",
+            markup=False,
+        )
+
+
+def templates(
+    min_size: MinSizeOption = 2,
+    as_json: JsonOption = False,
+    limit: LimitOption = None,
+    db: DbOption = None,
+) -> None:
+    """List templates (one wording posted as near-copies), most accounts first."""
+    from storage.linking import list_templates
+
+    with _session(db) as session:
+        rows = list_templates(session, min_size=min_size, limit=limit)
+    if as_json:
+        _json([asdict(r) for r in rows])
+        return
+    table = Table("id", "docs", "accounts", "sources", "days", "first seen", "excerpt")
+    table.columns[6].overflow = "fold"
+    for r in rows:
+        table.add_row(*_cells(
+            str(r.id), str(r.size), str(r.accounts), str(r.sources), str(r.days),
+            _day(r.first_seen), r.excerpt[:60],
+        ))  # fmt: skip
+    _out.print(table)
+    _out.print(f"{len(rows):,} templates with {min_size}+ documents", markup=False)
+
+
+def template(
+    template_id: Annotated[int, typer.Argument(help="Template id (from `greywatch templates`).")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Show one template: its text, spread, and every copy with its similarity."""
+    from storage.linking import template_detail
+
+    with _session(db) as session:
+        d = template_detail(session, template_id)
+    if as_json:
+        _json(asdict(d))
+        return
+    t = d.template
+    _out.print(f"template {t.id} (signature {t.signature[:12]})", markup=False)
+    _out.print(
+        f"{t.size} documents by {t.accounts} accounts on {t.sources} sources over {t.days} "
+        f"days, {_day(t.first_seen)} – {_day(t.last_seen)}",
+        markup=False,
+    )
+    _out.print(f"text: {t.excerpt}", markup=False)
+    _out.print("documents (similarity to the representative):", markup=False)
+    for doc in d.documents:
+        sim = "-" if doc.similarity is None else f"{doc.similarity:.2f}"
+        if doc.document_id == d.representative_id:
+            sim = "representative"
+        _out.print(
+            f"  #{doc.document_id} {sim} {_day(doc.fetched_at)} {doc.source_id or '-'} "
+            f"{doc.author or '-'} {doc.url} {doc.title}",
+            markup=False,
+        )
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.command("link")(link)
+    app.command("actors")(actors)
+    app.command("actor")(actor)
+    app.command("templates")(templates)
+    app.command("template")(template)

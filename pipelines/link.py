@@ -57,6 +57,7 @@ MIN_TEMPLATE_CHARS = 40
 # Characters hashed per numpy batch: keeps the (permutations x shingles) matrix at ~4 MB, in
 # cache; 10x bigger batches were 3x slower (page faults on the temporaries).
 _BATCH_CHARS = 8_000
+_EDGE_CHUNK = 50_000  # candidate pairs verified per step: 2 x 12 MB of gathered signatures
 _SEED = 20231027  # fixed: signatures (and so clusters) must be the same on every run
 
 _rng = np.random.default_rng(_SEED)
@@ -330,10 +331,10 @@ def similarity(a: str, b: str) -> float:
     return float(np.mean(sa == sb))
 
 
-def _band_keys(sigs: np.ndarray) -> np.ndarray:
-    """One uint64 bucket key per (document, band): BANDS columns."""
-    rows = sigs.astype(np.uint64).reshape(len(sigs), BANDS, ROWS)
-    return (rows * _BAND_MIX).sum(axis=2, dtype=np.uint64)
+def _band_keys(sigs: np.ndarray, band: int) -> np.ndarray:
+    """The uint64 bucket key of every document in one band."""
+    rows = sigs[:, band * ROWS : (band + 1) * ROWS].astype(np.uint64)
+    return (rows * _BAND_MIX).sum(axis=1, dtype=np.uint64)
 
 
 def _signature_batches(
@@ -369,16 +370,16 @@ class TemplateCluster:
 def _verified_edges(sigs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs from LSH bands (each document to the previous one in its bucket),
     kept when the full signatures agree on at least `threshold` of the permutations."""
-    keys = _band_keys(sigs)
     src: list[np.ndarray] = []
     dst: list[np.ndarray] = []
     for band in range(BANDS):
-        order = np.argsort(keys[:, band], kind="stable")
-        same = keys[order[1:], band] == keys[order[:-1], band]
+        keys = _band_keys(sigs, band)
+        order = np.argsort(keys, kind="stable")
+        same = keys[order[1:]] == keys[order[:-1]]
         a, b = order[:-1][same], order[1:][same]
-        for lo in range(0, len(a), 200_000):  # bound the gathered signature copies
-            ca, cb = a[lo : lo + 200_000], b[lo : lo + 200_000]
-            ok = (sigs[ca] == sigs[cb]).mean(axis=1) >= threshold
+        for lo in range(0, len(a), _EDGE_CHUNK):  # bound the gathered signature copies
+            ca, cb = a[lo : lo + _EDGE_CHUNK], b[lo : lo + _EDGE_CHUNK]
+            ok = (sigs[ca] == sigs[cb]).sum(axis=1) >= threshold * NUM_PERM
             src.append(ca[ok])
             dst.append(cb[ok])
     if not src:
@@ -457,10 +458,11 @@ class TemplateIndex:
         self._sigs[i] = sig
         self._ids.append(doc_id)
         self._parent.append(i)
-        for band, key in enumerate(_band_keys(sig[None, :])[0].tolist()):
+        for band in range(BANDS):
+            key = int(_band_keys(sig[None, :], band)[0])
             prev = self._buckets[band].get(key)
             self._buckets[band][key] = i
-            if prev is not None and np.mean(self._sigs[prev] == sig) >= self.threshold:
+            if prev is not None and (self._sigs[prev] == sig).sum() >= self.threshold * NUM_PERM:
                 self._union(prev, i)
         return self._ids[self._find(i)]
 
