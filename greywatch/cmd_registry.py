@@ -62,6 +62,7 @@ def import_cmd(
         TimeElapsedColumn(),
         console=_err,
         transient=True,
+        disable=not _err.is_terminal,  # no bar (nor its blank line) in logs and pipes
     ) as bar:
         tasks: dict[str, Any] = {}
 

@@ -48,7 +48,9 @@ MAX_CANDIDATES = 8
 # Records scored per fuzzy query: blocking keeps it small, this caps a pathological brand.
 MAX_FUZZY_RECORDS = 3000
 
-_LANDLINE = re.compile(r"(?<![0-9])\(?(0\d{2,3})\)?[-\s)）]?[2-9]\d{6,7}(?![0-9])")
+# A fixed line: area code (0 + 2–3 digits, maybe in brackets) and a 7–8 digit number that may
+# be split by a space or dash ("021-62881234", "(021)62881234", "0755 8888 6666").
+_LANDLINE = re.compile(r"(?<![0-9])[(（]?(0\d{2,3})[)）]?[-\s]?[2-9]\d{2,3}[-\s]?\d{4}(?![0-9])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,12 +444,12 @@ class MatchStats:
 def _entity_context(session: Session, entity_id: int) -> tuple[RegionHints, list[str], str | None]:
     """Region hints and categories from the documents mentioning an entity, and a USCC when a
     document names exactly one business and one USCC (then the code is that business's)."""
-    docs = session.execute(
+    doc_ids = select(Mention.document_id).where(Mention.entity_id == entity_id).distinct()
+    docs = session.execute(  # no DISTINCT here: PostgreSQL cannot compare JSON categories
         select(Document.id, Document.text, Finding.categories)
-        .join(Mention, Mention.document_id == Document.id)
         .outerjoin(Finding, Finding.document_id == Document.id)
-        .where(Mention.entity_id == entity_id)
-        .distinct()
+        .where(Document.id.in_(doc_ids))
+        .order_by(Document.id)
     ).all()
     cities: list[str] = []
     codes: list[str] = []
