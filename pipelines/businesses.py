@@ -14,15 +14,17 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jieba
-import jieba.posseg
 import yaml
 from stdnum.cn import uscc as stdnum_uscc
 from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
 
 from pipelines.model import Business, BusinessForm, UsccMention
 from pipelines.normalize import NormalizedText, normalize
+
+if TYPE_CHECKING:
+    import jieba
 
 DATA_FILE = Path(__file__).parent / "data" / "business_names.yaml"
 
@@ -57,6 +59,8 @@ class _Rules:
     company_suffixes: frozenset[str]
     branch_parents: tuple[str, ...]
     shop_words: tuple[str, ...]
+    bank_words: tuple[str, ...]
+    person_words: frozenset[str]
     reject_pos: frozenset[str]
     industry: frozenset[str]
     descriptors: frozenset[str]
@@ -97,6 +101,8 @@ def _rules() -> _Rules:
         company_suffixes=frozenset(data["company_suffixes"] + data["branch_suffixes"]),
         branch_parents=tuple(data["branch_parents"]),
         shop_words=tuple(data["shop_words"]),
+        bank_words=tuple(data["bank_words"]),
+        person_words=frozenset(data["industry_person_words"]),
         reject_pos=frozenset(data["reject_pos"]),
         industry=frozenset(data["industry_words"]),
         descriptors=frozenset(data["descriptor_words"] + data["industry_words"]),
@@ -113,6 +119,11 @@ def _rules() -> _Rules:
 @lru_cache(maxsize=1)
 def _jieba() -> tuple[jieba.Tokenizer, dict[str, str]]:
     """The jieba tokenizer with suffixes and industry words added (once), and its POS table."""
+    # Imported here: jieba takes ~0.5 s to import and the POS table ~1 s to read, which
+    # commands that never extract names (greywatch --help) should not pay.
+    import jieba
+    import jieba.posseg
+
     jieba.setLogLevel(logging.WARNING)
     data = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
     for word in (
@@ -212,6 +223,8 @@ def _name_at(t: str, rs: int, re_: int, ss: int, se: int, rules: _Rules) -> _Can
             break
     else:
         return None
+    if form == "shop" and t[head:se].endswith(rules.bank_words):
+        form = "company"  # a bank ("上海浦东发展银行") is a company whatever its suffix
     trailing = rules.trailing_re.match(t, se)
     region = _region_prefix(name_toks, rules) or _bracket_region(t[start:ss], rules)
     if not region and form == "branch":
@@ -316,14 +329,9 @@ def _brand_at(t: str, rs: int, re_: int, is_: int, ie: int, rules: _Rules) -> _C
     if is_ - win < BRAND_CORE[0]:
         return None
     toks = _cut(t, win, min(re_, ie + RIGHT_CONTEXT + MAX_LEN["brand"]))
-    end, pos = is_, is_  # through the last industry word of a run such as 企业/管理咨询
-    for k in (k for k in toks if k.start >= is_):
-        if k.start != pos or k.text not in rules.descriptors:
-            break
-        pos = k.end
-        end = pos if k.text in rules.industry else end
-    if end < ie:
-        return None  # the industry word is part of a longer word ("咨询师")
+    end = _brand_end(t, toks, is_, ie, rules)
+    if end is None:
+        return None
     before = [k for k in toks if k.end <= is_]
     if not before or not _brand_word_ok(before[-1].text, rules):
         return None
@@ -340,6 +348,24 @@ def _brand_at(t: str, rs: int, re_: int, is_: int, ie: int, rules: _Rules) -> _C
         j -= 1
     region = "".join(k.text for k in before[j:i])
     return _Cand(before[j].start, end, "brand", region)
+
+
+def _brand_end(t: str, toks: list[_Tok], is_: int, ie: int, rules: _Rules) -> int | None:
+    """Where a brand mention ends: through the last industry word of a run such as
+    企业/管理咨询; None when the industry word names a person ("咨询师") or is inside a word."""
+    end, pos = is_, is_
+    for k in (k for k in toks if k.start >= is_):
+        if k.start != pos or k.text not in rules.descriptors:
+            break
+        pos = k.end
+        end = pos if k.text in rules.industry else end
+    if end >= ie:
+        return end
+    first = next((k for k in toks if k.start == is_), None)
+    if first is None or first.end <= ie or not first.text.startswith(t[is_:ie]):
+        return None
+    rest = first.text[ie - is_ :]  # "咨询电话" → 电话: the brand's phone, the brand ends at ie
+    return None if rest in rules.person_words else ie
 
 
 def _brand_word_ok(word: str, rules: _Rules) -> bool:
