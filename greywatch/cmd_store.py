@@ -1,9 +1,333 @@
-"""CLI verbs (being written)."""
+"""`greywatch leads`, `runs`, `reanalyze`, `schedule` and `db upgrade`: the stored findings.
+
+Thin commands over storage.repo / storage.db / crawler.schedule; storage errors arrive as
+StorageError and are printed by the root app as one line with a hint.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import re
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from greywatch.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from pipelines.model import Analysis
+    from storage.models import CrawlRun, Document
+    from storage.repo import LeadRow
+
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+# The one definition of the shared database option of this module's commands.
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="GREYWATCH_DATABASE_URL",
+        help="Database URL, e.g. postgresql+psycopg2://user@host/greywatch "
+        "(default: SQLite in $GREYWATCH_HOME or ~/.local/share/greywatch).",
+        show_default=False,
+    ),
+]
+
+# Default number of rows listed: a screenful; --limit 0 lists everything.
+DEFAULT_LEADS_LIMIT = 50
+DEFAULT_RUNS_LIMIT = 20
+
+_RELATIVE = re.compile(r"^(\d+)\s*([dhw])$")  # --since 7d / 24h / 2w
+_UNITS = {"d": "days", "h": "hours", "w": "weeks"}
+
+leads_app = typer.Typer(
+    help="List the leads (promotions found), best first; `leads export` writes them to a file.",
+    rich_markup_mode=None,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True, rich_markup_mode=None)
+
+
+class KindChoice(StrEnum):
+    promotion = "promotion"
+    warning = "warning"
+    other = "other"
+
+
+class ReviewChoice(StrEnum):
+    new = "new"
+    confirmed = "confirmed"
+    dismissed = "dismissed"
+    reported = "reported"
+
+
+def _engine(db: str | None, *, check: bool = True) -> Engine:
+    """The engine for --db (or the default), checked to be at the current schema."""
+    from storage.db import check_schema, get_engine
+
+    engine = get_engine(db)
+    if check:
+        check_schema(engine)
+    return engine
+
+
+def parse_since(value: str, option: str = "--since") -> datetime:
+    """'2026-11-01', '2026-11-01T08:00', '7d', '24h' or '2w' -> an aware datetime.
+
+    Dates and times without a timezone are local time.
+    """
+    text = value.strip()
+    rel = _RELATIVE.match(text)
+    if rel:
+        return datetime.now().astimezone() - timedelta(**{_UNITS[rel[2]]: int(rel[1])})
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(
+            f"{option}: cannot read {value!r} as a date",
+            hint="use 2026-11-01, 2026-11-01T08:00, or a span like 7d, 24h, 2w",
+        ) from None
+    return parsed if parsed.tzinfo else parsed.astimezone()
+
+
+def _local(dt: datetime | None) -> str:
+    return dt.astimezone().strftime("%Y-%m-%d %H:%M") if dt else "-"
+
+
+def _duration(run: CrawlRun) -> str:
+    from storage.repo import utc
+
+    if run.finished_at is None:
+        return "running" if run.status == "running" else "-"
+    seconds = int((utc(run.finished_at) - utc(run.started_at)).total_seconds())
+    minutes, seconds = divmod(max(seconds, 0), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+
+
+def runs(
+    source: Annotated[str | None, typer.Option(help="Only runs of this source id.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many runs, newest first.")] = (
+        DEFAULT_RUNS_LIMIT
+    ),
+    db: DbOption = None,
+) -> None:
+    """List crawl runs, newest first: when, how long, how they ended, and what they found."""
+    from storage.db import session_scope
+    from storage.repo import list_runs
+
+    with session_scope(_engine(db)) as session:
+        rows = list_runs(session, source, limit)
+        table = Table(title="crawl runs", title_justify="left")
+        for column in ("id", "source", "trigger", "started", "duration", "status"):
+            table.add_column(column, no_wrap=True)
+        for column in ("pages", "items", "errors"):
+            table.add_column(column, justify="right")
+        table.add_column("message", overflow="fold")
+        for r in rows:
+            status = {"failed": "[red]failed[/]", "running": "[yellow]running[/]"}.get(
+                r.status, r.status
+            )
+            first_line = (r.message or "").strip().splitlines()[:1]
+            table.add_row(
+                str(r.id), r.source_id, r.trigger, _local(r.started_at), _duration(r), status,
+                str(r.pages), str(r.items), str(r.errors), "".join(first_line),
+            )  # fmt: skip
+    if not rows:
+        _out.print("no crawl runs yet" + (f" for source {source}" if source else ""))
+        return
+    _out.print(table)
+
+
+def _lead_json(row: LeadRow) -> dict[str, Any]:
+    data = asdict(row)
+    for key in ("fetched_at", "published_at"):
+        data[key] = data[key].isoformat() if data[key] else None
+    return data
+
+
+def _leads_table(rows: list[LeadRow]) -> Table:
+    table = Table(title=f"{len(rows)} leads", title_justify="left")
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("source", no_wrap=True)
+    table.add_column("title", overflow="fold", ratio=3)
+    table.add_column("categories", overflow="fold")
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("contacts", overflow="fold", ratio=2)
+    table.add_column("review", no_wrap=True)
+    for r in rows:
+        contacts = ", ".join(f"{c['kind']}:{c['value']}" for c in r.contacts)
+        table.add_row(
+            str(r.finding_id), r.source_id or "-", r.title or r.url, ", ".join(r.categories),
+            f"{r.score:.2f}", contacts or "-", r.review_status,
+        )  # fmt: skip
+    return table
+
+
+@leads_app.callback(invoke_without_command=True)
+def leads(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None, typer.Option(help="Fetched on/after: 2026-11-01, 2026-11-01T08:00, 7d, 24h.")
+    ] = None,
+    category: Annotated[
+        list[str] | None,
+        typer.Option(help="Service category, e.g. credit_repair (repeat for any of several)."),
+    ] = None,
+    min_score: Annotated[float, typer.Option(min=0.0, max=1.0, help="Lowest score shown.")] = 0.0,
+    source: Annotated[list[str] | None, typer.Option(help="Source id (repeatable).")] = None,
+    kind: Annotated[
+        list[KindChoice] | None, typer.Option(help="Finding kind (repeatable; default promotion).")
+    ] = None,
+    review: Annotated[
+        list[ReviewChoice] | None, typer.Option(help="Review status (repeatable).")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=0, help="How many leads, best score first (0: all).")
+    ] = DEFAULT_LEADS_LIMIT,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (one array) instead of a table.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """List leads: promotions of credit repair, debt relief, proxy refunds or complaints."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from storage.db import session_scope
+    from storage.repo import LeadFilter, query_leads
+
+    flt = LeadFilter(
+        since=parse_since(since) if since else None,
+        categories=tuple(category or ()),
+        kinds=tuple(k.value for k in kind) if kind else ("promotion",),
+        min_score=min_score,
+        sources=tuple(source or ()),
+        review=tuple(r.value for r in review or ()),
+        limit=limit or None,
+    )
+    with session_scope(_engine(db)) as session:
+        rows = query_leads(session, flt)
+    if as_json:
+        _out.print(json.dumps([_lead_json(r) for r in rows], ensure_ascii=False, indent=1),
+                   markup=False)  # fmt: skip
+    elif rows:
+        _out.print(_leads_table(rows))
+    else:
+        _out.print("no leads match (try fewer filters, or `greywatch demo` to get some)")
+
+
+def document_analyzer() -> tuple[Any, str]:
+    """(analyze(Document) -> Analysis, lexicon version) from pipelines.analyze.
+
+    The stored text is what the crawl analysed (selected body or extracted main text), and
+    evidence spans index into it, so re-analysis runs on that text with the current lexicon.
+    """
+    try:
+        from pipelines.analyze import analyze_text, lexicon_version
+    except ImportError as exc:
+        raise ConfigError(f"the analyzer is not available: {exc}") from exc
+
+    def analyze(doc: Document) -> Analysis:
+        return analyze_text(doc.text, doc_id=str(doc.id), title=doc.title)
+
+    return analyze, lexicon_version()
+
+
+def reanalyze(
+    all_documents: Annotated[
+        bool, typer.Option("--all", help="Every document, not only those of older lexicons.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Analyze stored pages again with the current lexicon (stale ones, or --all)."""
+    from storage.db import session_scope
+    from storage.repo import reanalyze as reanalyze_documents
+
+    analyze, version = document_analyzer()
+    columns = (TextColumn("re-analyzing"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())  # fmt: skip
+    with (
+        session_scope(_engine(db)) as session,
+        Progress(*columns, console=_err, transient=True) as bar,
+    ):
+        task = bar.add_task("reanalyze", total=None)
+        count = reanalyze_documents(
+            session, analyze, version, only_stale=not all_documents,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )  # fmt: skip
+    what = "documents" if all_documents else "documents with an older lexicon"
+    _out.print(f"re-analyzed {count} {what} (lexicon {version})")
+
+
+def _print_jobs(scheduler: Any, crons: dict[str, str]) -> None:
+    table = Table(title="scheduled crawls (Ctrl-C or SIGTERM stops)", title_justify="left")
+    for column in ("job", "schedule", "next run"):
+        table.add_column(column, no_wrap=True)
+    for job in scheduler.get_jobs():
+        table.add_row(job.id, crons.get(job.id, str(job.trigger)), _local(job.next_run_time))
+    _out.print(table)
+
+
+def schedule(
+    sources: Annotated[
+        Path | None,
+        typer.Option(
+            "--sources",
+            help="Sources YAML (default: $GREYWATCH_SOURCES, ./sources.yaml, or the bundled demo).",
+        ),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Crawl every source with a `schedule` (cron) on time, until SIGTERM or Ctrl-C."""
+    from crawler.schedule import JOB_PREFIX, build_scheduler, run_forever
+    from crawler.sources import default_sources_path, load_sources
+    from storage.db import database_url, session_scope
+    from storage.repo import upsert_source
+
+    path = (sources or default_sources_path()).resolve()
+    config = load_sources(path)
+    if not any(s.schedule for s in config.sources):
+        raise ConfigError(
+            f"{path}: no source has a schedule", hint="add e.g. schedule: '0 */6 * * *' to one"
+        )
+    url = database_url(db)
+    with session_scope(_engine(url)) as session:
+        for src in config.sources:
+            upsert_source(session, src.id, src.name, src.model_dump(mode="json"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    scheduler = build_scheduler(config.sources, path, url)
+    crons = {f"{JOB_PREFIX}{s.id}": s.schedule for s in config.sources if s.schedule}
+    run_forever(scheduler, on_start=lambda: _print_jobs(scheduler, crons))
+    _out.print("scheduler stopped")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Create or migrate the database schema to the newest revision."""
+    from storage.db import current_revision, migrate, safe_url
+
+    engine = _engine(db, check=False)
+    before = current_revision(engine)
+    migrate(engine)
+    after = current_revision(engine)
+    change = "already at" if before == after else f"upgraded from {before or 'empty'} to"
+    _out.print(f"database {safe_url(str(engine.url))}: {change} revision {after} (head)")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add `leads`, `runs`, `reanalyze`, `schedule` and `db` to the root app."""
+    app.add_typer(leads_app, name="leads")
+    app.command("runs")(runs)
+    app.command("reanalyze")(reanalyze)
+    app.command("schedule")(schedule)
+    app.add_typer(db_app, name="db")
