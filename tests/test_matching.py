@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from greywatch.cli import app
+from greywatch.cli import app, main
 from pipelines.model import Business
 from storage.matching import (
     RegionHints,
@@ -300,10 +299,14 @@ def test_cli_match_db_entities(engine: Engine) -> None:
     assert "matched 1 business entities (brand_region 1)" in result.output
 
 
-def _greywatch(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "greywatch", *args], capture_output=True, text=True, timeout=120
-    )
+def _greywatch(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str]:
+    """Run the real entry point (`greywatch.cli.main`) in-process: exit code and stderr."""
+    monkeypatch.setattr(sys, "argv", ["greywatch", *args])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    return int(exc.value.code or 0), capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -315,29 +318,40 @@ def _greywatch(*args: str) -> subprocess.CompletedProcess[str]:
             "check character",
         ),
         (["registry", "import", str(DATA / "empty.csv")], "error: empty.csv: empty file"),
-        (["registry", "match", str(DATA / "bad.jsonl")], "error: "),
+        (["registry", "match"], "error: give either FILE (or - for stdin) or --db-entities"),
     ],
 )
 def test_cli_errors_are_one_line_exit_2(
-    sqlite_engine: Engine, tmp_path: Path, args: list[str], error: str
+    sqlite_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    error: str,
 ) -> None:
-    if args[-1].endswith("bad.jsonl"):
-        bad = tmp_path / "bad.jsonl"
-        bad.write_text('{"id": 1, "text": "鑫诚咨询"}\n{"id": 2, "text": \n', encoding="utf-8")
-        args = [*args[:-1], str(bad)]
-        error = "error: bad.jsonl: line 2: not valid JSON"
-        error = error.replace("bad.jsonl", str(bad))
-    proc = _greywatch(*args, "--db", str(sqlite_engine.url))
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.startswith(error), proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) <= 2  # the error, and maybe a hint
+    code, err = _greywatch(monkeypatch, capsys, *args, "--db", str(sqlite_engine.url))
+    assert code == 2, err
+    assert err.startswith(error), err
+    assert len(err.strip().splitlines()) == 1  # one line, never a traceback
 
 
-def test_cli_match_needs_file_or_db_entities(sqlite_engine: Engine) -> None:
-    proc = _greywatch("registry", "match", "--db", str(sqlite_engine.url))
-    assert proc.returncode == 2
-    assert "give either FILE" in proc.stderr
+def test_cli_bad_jsonl_line_is_named(
+    sqlite_engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bad = tmp_path / "ads.jsonl"
+    bad.write_text('{"id": 1, "text": "鑫诚咨询"}\n{"id": 2, "text": \n', encoding="utf-8")
+    code, err = _greywatch(
+        monkeypatch, capsys, "registry", "match", str(bad), "--db", str(sqlite_engine.url)
+    )
+    assert code == 2
+    assert err.startswith(f"error: {bad}: line 2: not valid JSON"), err
+    bad.write_text('{"id": 1, "body": "鑫诚咨询"}\n', encoding="utf-8")
+    code, err = _greywatch(
+        monkeypatch, capsys, "registry", "match", str(bad), "--db", str(sqlite_engine.url)
+    )
+    assert err.startswith(f"error: {bad}: line 1: expected a JSON object with a 'text' string")
 
 
 @pytest.mark.parametrize("verb", ["import", "match"])
