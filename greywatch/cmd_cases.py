@@ -1,9 +1,262 @@
-"""CLI verbs (being written)."""
+"""CLI verbs for casework: `leads export`, `review …`, `report 12315`.
+
+Thin wrappers: parse and validate flags, open the database, call storage.exports /
+storage.review / storage.report, and print one line per result.
+"""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from sqlalchemy.orm import Session
+
+from greywatch.cmd_store import DbOption, leads_app, parse_since
+from greywatch.errors import InputError
+from storage.models import REVIEW_STATUSES
+
+review_app = typer.Typer(
+    help=(
+        "Record what an analyst decided about leads and businesses "
+        f"({'|'.join(REVIEW_STATUSES)}), with a note."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+report_app = typer.Typer(
+    help="Build evidence packs for regulators from confirmed businesses.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+_out = Console(highlight=False, soft_wrap=True)
+
+UserOption = Annotated[
+    str | None,
+    typer.Option("--user", help="Who is exporting, for the export log (default: $USER)."),
+]
+StatusOption = Annotated[
+    str,
+    typer.Option("--status", "-s", help=f"New review status: {'|'.join(REVIEW_STATUSES)}."),
+]
+NoteOption = Annotated[str, typer.Option("--note", "-n", help="Why: the analyst's note.")]
+
+
+def _session(db: str | None) -> AbstractContextManager[Session]:
+    from storage.db import get_engine, session_scope
+
+    return session_scope(get_engine(db))
+
+
+def parse_when(value: str | None, flag: str) -> datetime | None:
+    """A date flag read as `greywatch leads` reads it (2026-11-01, 2026-11-01T08:00, 7d)."""
+    return parse_since(value, flag) if value else None
+
+
+def parse_categories(values: list[str]) -> tuple[str, ...]:
+    """Category keys from keys or Chinese names (征信修复 → credit_repair)."""
+    from storage.exports import category_labels
+
+    labels = category_labels()
+    by_label = {v: k for k, v in labels.items()}
+    out = []
+    for v in values:
+        key = v if v in labels else by_label.get(v)
+        if key is None:
+            choices = ", ".join(f"{k} ({n})" for k, n in labels.items())
+            raise InputError(f"--category: unknown category {v!r}", hint=f"use one of: {choices}")
+        out.append(key)
+    return tuple(out)
+
+
+def export_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write.", show_default=False)],
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format", "-f", help="csv|xlsx|json (default: from the --out suffix).", metavar="FMT"
+        ),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Fetched on/after: 2026-11-01, 2026-11-01T08:00, 7d, 24h.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Fetched before: 2026-11-08 or 2026-11-08T12:00.")
+    ] = None,
+    category: Annotated[
+        list[str] | None,
+        typer.Option(help="Service category, key or Chinese name (repeatable): 征信修复 …"),
+    ] = None,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(help="Finding kind promotion|warning|other (repeatable; default promotion)."),
+    ] = None,
+    min_score: Annotated[
+        float | None, typer.Option("--min-score", help="Only leads scoring at least this (0–1).")
+    ] = None,
+    source: Annotated[list[str] | None, typer.Option(help="Source id (repeatable).")] = None,
+    review: Annotated[
+        list[str] | None,
+        typer.Option(help=f"Review status (repeatable): {'|'.join(REVIEW_STATUSES)}."),
+    ] = None,
+    actor: Annotated[int | None, typer.Option(help="Only leads of this actor cluster id.")] = None,
+    user: UserOption = None,
+    db: DbOption = None,
+) -> None:
+    """Export leads to CSV (Excel-ready, UTF-8 BOM), XLSX or JSON.
+
+    Exports carry contacts (personal data): at least one filter is required, and every
+    export is recorded in the export log with its SHA-256.
+    """
+    from storage.exports import FORMATS, export_leads
+    from storage.repo import LeadFilter
+
+    fmt = (fmt or out.suffix.lstrip(".")).lower()
+    if fmt not in FORMATS:
+        raise InputError(
+            f"--format: cannot export as {fmt or out.name!r}", hint="use --format csv|xlsx|json"
+        )
+    for status in review or ():
+        if status not in REVIEW_STATUSES:
+            raise InputError(
+                f"--review: unknown status {status!r}", hint=f"use one of: {REVIEW_STATUSES}"
+            )
+    f = LeadFilter(
+        since=parse_when(since, "--since"),
+        until=parse_when(until, "--until"),
+        categories=parse_categories(category or []),
+        kinds=tuple(kind) if kind else ("promotion",),
+        min_score=min_score or 0.0,
+        sources=tuple(source or ()),
+        review=tuple(review or ()),
+        actor_id=actor,
+    )
+    with _session(db) as session:
+        result = export_leads(session, f, fmt, out, user=user)
+    _out.print(f"exported {result.rows} leads to {result.path} (sha256 {result.sha256})")
+
+
+@review_app.command("lead")
+def review_lead(
+    ids: Annotated[list[int], typer.Argument(help="Lead ids (线索ID in exports).")],
+    status: StatusOption,
+    note: NoteOption = "",
+    db: DbOption = None,
+) -> None:
+    """Set the review status of one or more leads."""
+    from storage.review import review_leads
+
+    with _session(db) as session:
+        items = review_leads(session, ids, status, note)
+    for it in items:
+        _out.print(f"lead {it.id}: {it.previous} → {it.status}  {it.label}", markup=False)
+
+
+@review_app.command("business")
+def review_business_cmd(
+    ref: Annotated[str, typer.Argument(help="Business name, USCC or entity id.")],
+    status: StatusOption,
+    note: NoteOption = "",
+    db: DbOption = None,
+) -> None:
+    """Set the review status of a business (all names and USCC it is known by)."""
+    from storage.review import review_business
+
+    with _session(db) as session:
+        items = review_business(session, ref, status, note)
+    for it in items:
+        _out.print(f"business {it.id}: {it.previous} → {it.status}  {it.label}", markup=False)
+
+
+@review_app.command("list")
+def review_list(
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status", "-s", help="Only these statuses (repeatable; default: all but new)."
+        ),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """List reviewed leads and businesses with their status and note."""
+    from storage.exports import format_time
+    from storage.review import list_reviews
+
+    with _session(db) as session:
+        items = list_reviews(session, tuple(status or ()))
+    if not items:
+        _out.print("nothing to list")
+    for it in items:
+        when = format_time(it.reviewed_at) or "-"
+        note = f"  — {it.note}" if it.note else ""
+        _out.print(
+            f"{it.what:<8} {it.id:>6}  {it.status:<9} {when:<19}  {it.label}{note}", markup=False
+        )
+
+
+@report_app.command("12315")
+def report_12315(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory for the packs.", show_default=False)
+    ],
+    business: Annotated[
+        str | None, typer.Option("--business", "-b", help="Business name, USCC or entity id.")
+    ] = None,
+    all_confirmed: Annotated[
+        bool,
+        typer.Option("--all-confirmed", help="One pack per business reviewed as confirmed."),
+    ] = False,
+    user: UserOption = None,
+    db: DbOption = None,
+) -> None:
+    """Build a 12315 evidence pack (report.html/.docx, captured pages, manifest, zip).
+
+    With --all-confirmed, also writes index.csv listing every pack.
+    """
+    from storage.report import build_all_confirmed, build_pack
+
+    if bool(business) == all_confirmed:
+        raise InputError(
+            "give either --business NAME|USCC|ID or --all-confirmed",
+            hint="greywatch report 12315 --business 91440300MA5FX0L12G --out packs/",
+        )
+    with _session(db) as session:
+        if business:
+            results = [build_pack(session, business, out, user=user)]
+        else:
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            ) as progress:
+                task = progress.add_task("packs", total=None)
+
+                def step(name: str) -> None:
+                    progress.update(task, description=name, advance=1)
+
+                results = build_all_confirmed(session, out, user=user, progress=step)
+    for res in results:
+        c = res.case
+        _out.print(
+            f"{c.name} ({c.uscc or 'no USCC'}): {len(c.evidence)} pages, "
+            f"{len(c.violations)} suspected violations → {res.zip_path}",
+            markup=False,
+        )
+        for note in res.notes:
+            _out.print(f"  note: {note}", markup=False)
+    if all_confirmed:
+        _out.print(f"index: {Path(out) / 'index.csv'} ({len(results)} packs)")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add `leads export`, `review` and `report` to the root app."""
+    leads_app.command("export")(export_command)
+    app.add_typer(review_app, name="review")
+    app.add_typer(report_app, name="report")

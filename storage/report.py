@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from greywatch.errors import GreywatchError, StorageError
 from pipelines.scope import load_rules
+from storage.db import data_dir
 from storage.exports import (
     atomic_file,
     category_label,
@@ -271,13 +272,14 @@ def describe(case: Case) -> tuple[str, ...]:
     times = [t for t in (e.published_at or e.fetched_at for e in ev) if t]
     sources = list(dict.fromkeys(e.source_id or _host(e.url) for e in ev))
     cats = list(dict.fromkeys(category_label(c) for e in ev for c in e.categories))
+    kinds = "、".join(f"“{c}”" for c in cats) or "金融"
     span = ""
     if times:
         first, last = _cn_date(min(times)), _cn_date(max(times))
         span = f"{first}至{last}期间，" if first != last else f"{first}，"
     paras = [
         f"{span}在{'、'.join(sources)}共{len(sources)}个网络来源发现{len(ev)}个页面"
-        f"以“{case.name}”名义或其联系方式发布{'、'.join(cats) or '金融类'}服务的推广信息。"
+        f"以“{case.name}”名义或其联系方式发布{kinds}类服务的推广信息。"
     ]
     if case.contacts:
         paras.append(f"页面留有的联系方式：{'；'.join(case.contacts)}。")
@@ -459,7 +461,7 @@ def _write_pages(case: Case, docs: list[Document], work: Path) -> Case:
                 hint="the raw page was altered after capture; re-crawl it before reporting",
             )
         (work / item.page_file).write_bytes(body)
-        shot = Path(doc.screenshot_path) if doc.screenshot_path else None
+        shot = _screenshot(doc.screenshot_path)
         if shot is not None and shot.is_file():
             name = f"screenshots/{item.n:02d}-doc{doc.id}{shot.suffix or '.png'}"
             (work / "screenshots").mkdir(exist_ok=True)
@@ -469,6 +471,16 @@ def _write_pages(case: Case, docs: list[Document], work: Path) -> Case:
             notes.append(f"screenshot of document {doc.id} not found: {shot}")
         items.append(item)
     return _replace(case, evidence=tuple(items), notes=tuple(notes))
+
+
+def _screenshot(path: str) -> Path | None:
+    """The screenshot file: as stored, or relative to the greywatch data directory."""
+    if not path:
+        return None
+    shot = Path(path)
+    if not shot.is_absolute() and not shot.is_file():
+        shot = data_dir() / shot
+    return shot
 
 
 def _replace_item(item: EvidenceItem, **changes: Any) -> EvidenceItem:

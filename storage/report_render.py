@@ -64,7 +64,7 @@ def _evidence_row(e: EvidenceItem) -> str:
     title, url, source = (escape(t) for t in _page_lines(e))
     page = f"{title}<br><span class='url'>{url}</span><br>{source}"
     return (
-        f"<tr><td>{e.n}</td><td>{page}</td><td>{times}</td>"
+        f"<tr><td>{e.n}</td><td>{page}</td><td class='time'>{times}</td>"
         f"<td class='excerpt'>{segments_html(e.segments)}</td>"
         f"<td>{files}<br><span class='mono'>{e.raw_sha256}</span></td></tr>"
     )

@@ -5,13 +5,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import openpyxl
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from greywatch.errors import GreywatchError, InputError
 from storage.exports import COLUMNS, atomic_file, export_leads, filter_is_empty
@@ -21,6 +24,13 @@ from tests.case_world import XINCHENG, at, build_world
 
 HEADERS = [c.header for c in COLUMNS]
 EVIL_TITLE = '=HYPERLINK("http://evil.test","点我")'
+
+
+@pytest.fixture
+def lite(sqlite_engine: Engine) -> Iterator[Session]:
+    """A SQLite session, for table-driven tests whose subject is not the database."""
+    with Session(sqlite_engine) as s:
+        yield s
 
 
 def test_csv_is_excel_ready(session: Session, tmp_path: Path) -> None:
@@ -124,9 +134,9 @@ def test_export_without_filter_is_refused(session: Session, tmp_path: Path) -> N
     assert session.scalars(select(ExportLog)).all() == []
 
 
-def test_unknown_format_is_refused(session: Session, tmp_path: Path) -> None:
+def test_unknown_format_is_refused(lite: Session, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="pdf"):
-        export_leads(session, LeadFilter(min_score=0.1), "pdf", tmp_path / "x.pdf", "a")
+        export_leads(lite, LeadFilter(min_score=0.1), "pdf", tmp_path / "x.pdf", "a")
 
 
 def test_every_export_is_logged(session: Session, tmp_path: Path) -> None:
@@ -156,3 +166,81 @@ def test_failed_write_leaves_no_file(tmp_path: Path) -> None:
         raise RuntimeError("disk full")
     assert out.read_text(encoding="utf-8") == "previous export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["leads.csv"]
+
+
+# --- CLI -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "rows"),
+    [
+        (["--category", "征信修复"], 2),
+        (["--category", "debt_relief", "--category", "refund_agency"], 2),
+        (["--source", "demo-forum", "--min-score", "0.85"], 3),
+        (["--since", "2026-11-05", "--until", "2026-11-10"], 3),
+        (["--kind", "warning"], 1),
+        (["--review", "new", "--format", "json"], 5),
+    ],
+)
+def test_cli_export_filters(
+    sqlite_engine: Engine, tmp_path: Path, args: list[str], rows: int
+) -> None:
+    from greywatch.cli import app
+
+    with Session(sqlite_engine) as session:
+        build_world(session)
+    out = tmp_path / "leads.csv"
+    env = {"GREYWATCH_DATABASE_URL": sqlite_engine.url.render_as_string(hide_password=False)}
+    result = CliRunner().invoke(
+        app, ["leads", "export", "--out", str(out), "--user", "li", *args], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert f"exported {rows} leads" in result.output
+    with Session(sqlite_engine) as session:
+        log = session.scalars(select(ExportLog)).one()
+    assert (log.user, log.rows) == ("li", rows)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "refusing to export every lead"),
+        (["--category", "贷款"], "unknown category '贷款'"),
+        (["--since", "yesterday"], "--since: cannot read 'yesterday' as a date"),
+        (["--review", "done"], "unknown status 'done'"),
+        (["--min-score", "0.5", "--format", "pdf"], "cannot export as 'pdf'"),
+    ],
+)
+def test_cli_export_errors_are_one_line(
+    sqlite_engine: Engine, tmp_path: Path, args: list[str], message: str
+) -> None:
+    from greywatch.cli import app
+
+    out = tmp_path / "leads.csv"
+    env = {"GREYWATCH_DATABASE_URL": sqlite_engine.url.render_as_string(hide_password=False)}
+    result = CliRunner().invoke(app, ["leads", "export", "--out", str(out), *args], env=env)
+    assert isinstance(result.exception, GreywatchError)
+    assert message in str(result.exception)
+    assert not out.exists()
+
+
+def test_cli_refusal_prints_error_and_hint(
+    sqlite_engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Through the real entry point: one `error:` line, one `hint:` line, exit code 2."""
+    from greywatch.cli import main
+
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    monkeypatch.setenv("GREYWATCH_DATABASE_URL", url)
+    monkeypatch.setattr(
+        sys, "argv", ["greywatch", "leads", "export", "-o", str(tmp_path / "x.csv")]
+    )
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0].startswith("error: refusing to export every lead")
+    assert lines[1].startswith("hint:") and "--since" in lines[1]

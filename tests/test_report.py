@@ -6,11 +6,13 @@ import csv
 import hashlib
 import json
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from greywatch.errors import GreywatchError, StorageError
 from storage.models import Document, ExportLog
@@ -26,6 +28,13 @@ from tests.case_world import (
     ZHENGXIN,
     build_world,
 )
+
+
+@pytest.fixture
+def lite(sqlite_engine: Engine) -> Iterator[Session]:
+    """A SQLite session, for table-driven tests whose subject is not the database."""
+    with Session(sqlite_engine) as s:
+        yield s
 
 
 def sha256(path: Path) -> str:
@@ -132,10 +141,10 @@ def test_pack_for_out_of_scope_firm_verifies_against_manifest(
 
 
 def test_pack_pages_are_the_captured_bytes_even_when_not_utf8(
-    session: Session, tmp_path: Path
+    lite: Session, tmp_path: Path
 ) -> None:
-    build_world(session)
-    result = build_pack(session, XINCHENG, tmp_path)
+    build_world(lite)
+    result = build_pack(lite, XINCHENG, tmp_path)
     gbk_page = result.folder / result.case.evidence[1].page_file
     assert "征信洗白".encode("gbk") in gbk_page.read_bytes()
 
@@ -158,10 +167,10 @@ def test_pack_names_inactive_and_unregistered_firms(
     verify_pack(session, result.folder, result.zip_path)
 
 
-def test_docx_sets_east_asian_font(session: Session, tmp_path: Path) -> None:
+def test_docx_sets_east_asian_font(lite: Session, tmp_path: Path) -> None:
     docx = pytest.importorskip("docx")
-    build_world(session)
-    result = build_pack(session, XINCHENG_USCC, tmp_path)
+    build_world(lite)
+    result = build_pack(lite, XINCHENG_USCC, tmp_path)
     doc = docx.Document(str(result.folder / "report.docx"))
     text = "\n".join(p.text for p in doc.paragraphs)
     cells = "\n".join(c.text for t in doc.tables for r in t.rows for c in r.cells)
@@ -184,10 +193,10 @@ def test_tampered_page_is_refused(session: Session, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("ref", ["深圳市不存在公司", "999999"])
-def test_unknown_business_is_named(session: Session, tmp_path: Path, ref: str) -> None:
-    build_world(session)
+def test_unknown_business_is_named(lite: Session, tmp_path: Path, ref: str) -> None:
+    build_world(lite)
     with pytest.raises(GreywatchError, match=ref):
-        build_pack(session, ref, tmp_path)
+        build_pack(lite, ref, tmp_path)
 
 
 def test_build_all_confirmed_writes_one_pack_per_firm_and_an_index(
@@ -211,3 +220,89 @@ def test_build_all_confirmed_writes_one_pack_per_firm_and_an_index(
         assert r["压缩包SHA-256"] == sha256(tmp_path / r["压缩包"])
     logs = session.scalars(select(ExportLog).where(ExportLog.what == "report")).all()
     assert len(logs) == 2
+
+
+# --- CLI -----------------------------------------------------------------------------------
+
+CASE_COMMANDS = [
+    ("leads", "export"),
+    ("review",),
+    ("review", "lead"),
+    ("review", "business"),
+    ("review", "list"),
+    ("report",),
+    ("report", "12315"),
+]
+
+
+@pytest.mark.parametrize("path", CASE_COMMANDS, ids=" ".join)
+def test_every_case_command_has_help(path: tuple[str, ...]) -> None:
+    import typer
+
+    from greywatch.cli import app
+
+    command = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]  # type: ignore[attr-defined]
+    assert (command.help or "").strip(), f"{' '.join(path)} has no help"
+    for param in command.params:
+        if param.param_type_name == "option" and param.name != "help":
+            assert (param.help or "").strip(), f"{' '.join(path)} {param.opts[0]} has no help"
+    result = CliRunner().invoke(app, [*path, "--help"])
+    assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_cli_builds_a_pack_and_refuses_bad_arguments(sqlite_engine: Engine, tmp_path: Path) -> None:
+    from greywatch.cli import app
+
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    with Session(sqlite_engine) as session:
+        build_world(session)
+    env = {"GREYWATCH_DATABASE_URL": url}
+    runner = CliRunner()
+    out = tmp_path / "packs"
+    ok = runner.invoke(app, ["report", "12315", "--business", XINCHENG, "--out", str(out)], env=env)
+    assert ok.exit_code == 0, ok.output
+    assert f"12315-{XINCHENG_USCC}.zip" in ok.output
+    assert (out / f"12315-{XINCHENG_USCC}.zip").is_file()
+
+    both = runner.invoke(
+        app, ["report", "12315", "--business", XINCHENG, "--all-confirmed", "--out", str(out)]
+    )
+    assert isinstance(both.exception, GreywatchError)
+    assert "--all-confirmed" in str(both.exception)
+
+    review = runner.invoke(
+        app, ["review", "business", XINCHENG, "--status", "confirmed", "--note", "核实"], env=env
+    )
+    assert review.exit_code == 0, review.output
+    batch = runner.invoke(app, ["report", "12315", "--all-confirmed", "-o", str(out)], env=env)
+    assert batch.exit_code == 0, batch.output
+    assert "index.csv (1 packs)" in batch.output
+
+
+@pytest.mark.parametrize("relative", [False, True])
+def test_screenshots_are_packed_and_listed(
+    lite: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, relative: bool
+) -> None:
+    world = build_world(lite)
+    home = tmp_path / "home"
+    shot = home / "screenshots" / "demo-forum" / "101.png"
+    shot.parent.mkdir(parents=True)
+    shot.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    monkeypatch.setenv("GREYWATCH_HOME", str(home))
+    doc = lite.get(Document, world.doc_ids["http://forum.demo.test/t/101"])
+    assert doc is not None
+    doc.screenshot_path = str(shot.relative_to(home) if relative else shot)
+    other = lite.get(Document, world.doc_ids["http://blog.demo.test/p/7"])
+    assert other is not None
+    other.screenshot_path = str(home / "gone.png")
+    lite.flush()
+
+    result = build_pack(lite, XINCHENG_USCC, tmp_path / "packs")
+    manifest = verify_pack(lite, result.folder, result.zip_path)
+    first, second = manifest["documents"]
+    assert first["screenshot"] == f"screenshots/01-doc{doc.id}.png"
+    assert (result.folder / first["screenshot"]).read_bytes() == shot.read_bytes()
+    assert second["screenshot"] is None
+    assert result.notes == [f"screenshot of document {other.id} not found: {home / 'gone.png'}"]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from greywatch.errors import InputError
 from storage.models import Entity, Finding
@@ -20,6 +23,13 @@ from tests.case_world import (
 AD_URL = "http://forum.demo.test/t/101"
 
 
+@pytest.fixture
+def lite(sqlite_engine: Engine) -> Iterator[Session]:
+    """A SQLite session, for table-driven tests whose subject is not the database."""
+    with Session(sqlite_engine) as s:
+        yield s
+
+
 def finding_id(session: Session, doc_id: int) -> int:
     return session.scalars(select(Finding.id).where(Finding.document_id == doc_id)).one()
 
@@ -33,16 +43,16 @@ def finding_id(session: Session, doc_id: int) -> int:
         ["confirmed", "dismissed", "confirmed"],
     ],
 )
-def test_lead_transitions_keep_status_note_and_time(session: Session, steps: list[str]) -> None:
-    world = build_world(session)
-    fid = finding_id(session, world.doc_ids[AD_URL])
+def test_lead_transitions_keep_status_note_and_time(lite: Session, steps: list[str]) -> None:
+    world = build_world(lite)
+    fid = finding_id(lite, world.doc_ids[AD_URL])
     previous = "new"
     for i, status in enumerate(steps):
-        [item] = review_leads(session, [fid], status, note=f"第{i + 1}次：已核实页面")
+        [item] = review_leads(lite, [fid], status, note=f"第{i + 1}次：已核实页面")
         assert (item.previous, item.status) == (previous, status)
         previous = status
-    session.commit()
-    finding = session.get(Finding, fid)
+    lite.commit()
+    finding = lite.get(Finding, fid)
     assert finding is not None
     assert finding.review_status == steps[-1]
     assert finding.review_note == f"第{len(steps)}次：已核实页面"
@@ -58,14 +68,14 @@ def test_unknown_lead_ids_are_named_and_nothing_changes(session: Session) -> Non
 
 
 @pytest.mark.parametrize("status", ["approved", "Confirmed", ""])
-def test_unknown_status_is_named(session: Session, status: str) -> None:
-    world = build_world(session)
-    fid = finding_id(session, world.doc_ids[AD_URL])
+def test_unknown_status_is_named(lite: Session, status: str) -> None:
+    world = build_world(lite)
+    fid = finding_id(lite, world.doc_ids[AD_URL])
     with pytest.raises(InputError, match=repr(status)) as err:
-        review_leads(session, [fid], status)
+        review_leads(lite, [fid], status)
     assert "confirmed" in (err.value.hint or "")
     with pytest.raises(InputError, match=repr(status)):
-        review_business(session, XINCHENG, status)
+        review_business(lite, XINCHENG, status)
 
 
 @pytest.mark.parametrize("how", ["name", "uscc", "entity_id", "padded"])
@@ -96,10 +106,10 @@ def test_business_by_name_uscc_or_id_reaches_all_its_entities(session: Session, 
 
 
 @pytest.mark.parametrize("ref", ["深圳市鑫城企业管理咨询有限公司", "91440300MA5FX0L120", "424242"])
-def test_unknown_business_is_named(session: Session, ref: str) -> None:
-    build_world(session)
+def test_unknown_business_is_named(lite: Session, ref: str) -> None:
+    build_world(lite)
     with pytest.raises(InputError, match=ref):
-        review_business(session, ref, "confirmed")
+        review_business(lite, ref, "confirmed")
 
 
 def test_list_reviews_defaults_to_reviewed_items(session: Session) -> None:
@@ -118,3 +128,29 @@ def test_list_reviews_defaults_to_reviewed_items(session: Session) -> None:
     assert len(new_leads) == 4  # promotions only; warnings are not leads
     with pytest.raises(InputError, match="'done'"):
         list_reviews(session, ["done"])
+
+
+# --- CLI -----------------------------------------------------------------------------------
+
+
+def test_cli_review_lead_business_and_list(sqlite_engine: Engine) -> None:
+    from greywatch.cli import app
+
+    with Session(sqlite_engine) as session:
+        world = build_world(session)
+        fid = finding_id(session, world.doc_ids[AD_URL])
+    env = {"GREYWATCH_DATABASE_URL": sqlite_engine.url.render_as_string(hide_password=False)}
+    runner = CliRunner()
+    lead = runner.invoke(
+        app, ["review", "lead", str(fid), "--status", "confirmed", "--note", "电话已核实"], env=env
+    )
+    assert lead.exit_code == 0, lead.output
+    assert f"lead {fid}: new → confirmed" in lead.output
+    biz = runner.invoke(app, ["review", "business", XINCHENG_USCC, "-s", "reported"], env=env)
+    assert biz.exit_code == 0, biz.output
+    assert XINCHENG in biz.output
+    listed = runner.invoke(app, ["review", "list", "--status", "confirmed"], env=env)
+    assert listed.exit_code == 0
+    assert "电话已核实" in listed.output and XINCHENG not in listed.output
+    bad = runner.invoke(app, ["review", "lead", "424242", "--status", "confirmed"], env=env)
+    assert isinstance(bad.exception, InputError) and "424242" in str(bad.exception)
