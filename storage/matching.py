@@ -15,9 +15,10 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stdnum.cn import uscc as stdnum_uscc
@@ -318,66 +319,85 @@ def _by_region(
     rows: list[int],
     hints: RegionHints,
 ) -> MatchResult:
-    """Same brand core registered once or more: region evidence (then industry) picks one."""
-    refs = [index.ref(i) for i in rows]
-    cands = [r.as_candidate() for r in refs[:MAX_CANDIDATES]]
-    where = "、".join(dict.fromkeys(r.region or "?" for r in refs))
+    """Same brand core registered once or more: region evidence (then industry) picks one.
+
+    Works on row numbers: a common brand has hundreds of registrations in a national registry.
+    """
+    cands = [index.ref(i).as_candidate() for i in rows[:MAX_CANDIDATES]]
+    where = "、".join(dict.fromkeys(index.regions[i] or "?" for i in rows))
     wanted, conf = _evidence(name_region, hints)
     if wanted:
         said = "; ".join(f"{city} ({why})" for city, why in wanted.items())
-        local = [r for r in refs if r.region in wanted]
+        local = [i for i in rows if index.regions[i] in wanted]
         if not local:
             method: Method = "none" if name_region else "unresolved"
             return MatchResult(
                 None, method, 0.0, cands,
                 f"brand {brand} is registered in {where}, but the evidence points to {said}",
             )  # fmt: skip
-        picked = _one(local, name, industry)
+        picked = _one(index, local, brand, industry)
         if picked is not None:
-            r = picked
+            r = index.ref(picked)
             return MatchResult(
                 r, "brand_region", conf, cands,
                 f"brand {brand} is registered in {where}; evidence points to {said}: {r.name}",
             )  # fmt: skip
         return MatchResult(
-            None, "unresolved", 0.0, [r.as_candidate() for r in local[:MAX_CANDIDATES]],
+            None, "unresolved", 0.0, [index.ref(i).as_candidate() for i in local[:MAX_CANDIDATES]],
             f"{len(local)} registrations of brand {brand} fit {said}",
         )  # fmt: skip
-    picked = _one(refs, name, industry)
+    picked = _one(index, rows, brand, industry)
     if picked is not None:
+        r = index.ref(picked)
         return MatchResult(
-            picked, "brand_region", CONF_BRAND_ONLY, cands,
-            f"the only registration of brand {brand} (no region evidence): {picked.name}",
+            r, "brand_region", CONF_BRAND_ONLY, cands,
+            f"the only registration of brand {brand} (no region evidence): {r.name}",
         )  # fmt: skip
     return MatchResult(
         None, "unresolved", 0.0, cands,
-        f"brand {brand} is registered {len(refs)} times ({where}) and nothing says which",
+        f"brand {brand} is registered {len(rows)} times ({where}) and nothing says which",
     )  # fmt: skip
 
 
-def _one(refs: list[RegRef], name: str, industry: str) -> RegRef | None:
+def _one(index: RegistryIndex, rows: list[int], brand: str, industry: str) -> int | None:
     """The single registration left, or the single one whose name has the ad's industry."""
-    if len(refs) == 1:
-        if industry and split_name(refs[0].name).industry and not _same_trade(refs[0], industry):
+    if len(rows) == 1:
+        tail = _trade_tail(index.names[rows[0]], brand)
+        if industry and _has_trade(tail) and not _same_trade(tail, industry):
             return None  # "鑫诚科技" is not "鑫诚信息咨询"
-        return refs[0]
+        return rows[0]
     if industry:
-        fitting = [r for r in refs if _same_trade(r, industry)]
+        fitting = [i for i in rows if _same_trade(_trade_tail(index.names[i], brand), industry)]
         if len(fitting) == 1:
             return fitting[0]
     return None
 
 
-def _same_trade(ref: RegRef, industry: str) -> bool:
-    """True when the registered industry words and the ad's share a word (咨询, 信用 …)."""
-    theirs = split_name(ref.name).industry
-    return any(word in theirs for word in _trade_words(industry)) or industry in theirs
+def _trade_tail(name: str, brand: str) -> str:
+    """What a registered name says after its brand core: its industry words and form."""
+    norm = normalize_name(name)
+    at = norm.find(brand)
+    return norm[at + len(brand) :] if at >= 0 else norm
 
 
-def _trade_words(industry: str) -> list[str]:
+def _has_trade(tail: str) -> bool:
+    return any(w in tail for w in _two_char_industries())
+
+
+def _same_trade(tail: str, industry: str) -> bool:
+    """True when the registered tail and the ad's industry share a word (咨询, 信用 …)."""
+    return industry in tail or any(w in tail for w in _trade_words(industry))
+
+
+@lru_cache(maxsize=1)
+def _two_char_industries() -> tuple[str, ...]:
+    return tuple(w for w in vocab().industries if len(w) == 2)
+
+
+@lru_cache(maxsize=4096)
+def _trade_words(industry: str) -> tuple[str, ...]:
     """The single industry words inside a compound ("信息咨询" → 信息, 咨询)."""
-    words = [w for w in vocab().industries if len(w) == 2 and w in industry]
-    return words or [industry]
+    return tuple(w for w in _two_char_industries() if w in industry) or (industry,)
 
 
 def _core(name: str) -> str:
@@ -390,43 +410,54 @@ def _fuzzy(
     index: RegistryIndex, norm: str, brand: str, name_region: str, hints: RegionHints
 ) -> MatchResult:
     """No registration has this brand core: score blocked look-alikes, accept only a clear one."""
-    brands = index.similar_brands(brand)
-    core = _core(norm)
-    scored: list[tuple[float, float, RegRef]] = []  # (brand ratio, name score, ref)
-    budget = MAX_FUZZY_RECORDS
-    for b in brands:
-        b_score = fuzz.ratio(brand, b)
-        if b_score < CANDIDATE_MIN:
-            continue
-        for i in index.with_brand(b)[:budget]:
-            ref = index.ref(i)
-            n_score = fuzz.ratio(core, _core(ref.name))
-            scored.append((b_score, max(b_score, n_score), ref))
-        budget -= len(index.with_brand(b))
-        if budget <= 0:
-            break
+    scored_brands = sorted(
+        (
+            (s, b)
+            for b in index.similar_brands(brand)
+            if (s := fuzz.ratio(brand, b)) >= CANDIDATE_MIN
+        ),
+        reverse=True,
+    )
     wanted, _ = _evidence(name_region, hints)
-    if wanted:
-        scored = [s for s in scored if s[2].region in wanted] or ([] if name_region else scored)
-    if not scored:
+    rows: list[int] = []
+    brand_score: dict[int, float] = {}
+    for b_score, b in scored_brands:
+        ids = index.with_brand(b)
+        if wanted:
+            ids = [i for i in ids if index.regions[i] in wanted] or ([] if name_region else ids)
+        for i in ids[: MAX_FUZZY_RECORDS - len(rows)]:
+            rows.append(i)
+            brand_score[i] = b_score
+        if len(rows) >= MAX_FUZZY_RECORDS:
+            break
+    if not rows:
         return MatchResult(None, "none", 0.0, [], f"no registration with brand {brand} or like it")
-    scored.sort(key=lambda s: (s[1], s[0]), reverse=True)
-    cands = [ref.as_candidate(score) for _, score, ref in scored[:MAX_CANDIDATES]]
-    b_best, best, top = scored[0]
-    rivals = [
-        s for s in scored[1:] if s[2].brand_core != top.brand_core or s[2].region == top.region
-    ]
-    clear = not rivals or best - rivals[0][1] >= FUZZY_MARGIN
-    if b_best >= FUZZY_BRAND_MIN and best >= FUZZY_NAME_MIN and clear:
+    # Whole-name closeness of brand + industry, aligned inside the registered name (C loop).
+    core = _core(norm)
+    best_rows = process.extract(
+        core, [index.names[i] for i in rows], scorer=fuzz.partial_ratio, limit=MAX_CANDIDATES * 4
+    )
+    scored = sorted(
+        ((max(brand_score[rows[k]], n), brand_score[rows[k]], rows[k]) for _, n, k in best_rows),
+        reverse=True,
+    )
+    cands = [index.ref(i).as_candidate(score) for score, _, i in scored[:MAX_CANDIDATES]]
+    best, b_best, top = scored[0]
+    rivals = [s for s in scored[1:] if index.brands[s[2]] != index.brands[top]]
+    clear = not rivals or best - rivals[0][0] >= FUZZY_MARGIN
+    same_brand_rows = [s for s in scored if index.brands[s[2]] == index.brands[top]]
+    single = len(same_brand_rows) == 1
+    ref = index.ref(top)
+    if b_best >= FUZZY_BRAND_MIN and best >= FUZZY_NAME_MIN and clear and single:
         return MatchResult(
-            top, "brand_fuzzy", round(0.8 * best / 100, 3), cands,
-            f"no registration of brand {brand}; {top.name} is close (brand {b_best:.0f}/100, "
+            ref, "brand_fuzzy", round(0.8 * best / 100, 3), cands,
+            f"no registration of brand {brand}; {ref.name} is close (brand {b_best:.0f}/100, "
             f"name {best:.0f}/100)",
         )  # fmt: skip
     return MatchResult(
         None, "unresolved", 0.0, cands,
-        f"no registration of brand {brand}; look-alikes ({top.brand_core} …) are not close "
-        "enough to be the same firm",
+        f"no registration of brand {brand}; look-alikes ({ref.brand_core} …) are not close "
+        "enough, or not alone enough, to be the same firm",
     )  # fmt: skip
 
 
