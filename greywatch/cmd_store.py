@@ -140,9 +140,17 @@ def runs(
             )
             first_line = (r.message or "").strip().splitlines()[:1]
             table.add_row(
-                str(r.id), r.source_id, r.trigger, _local(r.started_at), _duration(r), status,
-                str(r.pages), str(r.items), str(r.errors), "".join(first_line),
-            )  # fmt: skip
+                str(r.id),
+                r.source_id,
+                r.trigger,
+                _local(r.started_at),
+                _duration(r),
+                status,
+                str(r.pages),
+                str(r.items),
+                str(r.errors),
+                "".join(first_line),
+            )
     if not rows:
         _out.print("no crawl runs yet" + (f" for source {source}" if source else ""))
         return
@@ -168,9 +176,14 @@ def _leads_table(rows: list[LeadRow]) -> Table:
     for r in rows:
         contacts = ", ".join(f"{c['kind']}:{c['value']}" for c in r.contacts)
         table.add_row(
-            str(r.finding_id), r.source_id or "-", r.title or r.url, ", ".join(r.categories),
-            f"{r.score:.2f}", contacts or "-", r.review_status,
-        )  # fmt: skip
+            str(r.finding_id),
+            r.source_id or "-",
+            r.title or r.url,
+            ", ".join(r.categories),
+            f"{r.score:.2f}",
+            contacts or "-",
+            r.review_status,
+        )
     return table
 
 
@@ -218,8 +231,9 @@ def leads(
     with session_scope(_engine(db)) as session:
         rows = query_leads(session, flt)
     if as_json:
-        _out.print(json.dumps([_lead_json(r) for r in rows], ensure_ascii=False, indent=1),
-                   markup=False)  # fmt: skip
+        _out.print(
+            json.dumps([_lead_json(r) for r in rows], ensure_ascii=False, indent=1), markup=False
+        )
     elif rows:
         _out.print(_leads_table(rows))
     else:
@@ -251,20 +265,24 @@ def reanalyze(
 ) -> None:
     """Analyze stored pages again with the current lexicon (stale ones, or --all)."""
     from storage.db import session_scope
+    from storage.repo import REANALYZE_BATCH
     from storage.repo import reanalyze as reanalyze_documents
 
     analyze, version = document_analyzer()
-    columns = (TextColumn("re-analyzing"), BarColumn(), MofNCompleteColumn(),
-               TimeRemainingColumn())  # fmt: skip
+    columns = (TextColumn("re-analyzing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with (
         session_scope(_engine(db)) as session,
         Progress(*columns, console=_err, transient=True) as bar,
     ):
         task = bar.add_task("reanalyze", total=None)
         count = reanalyze_documents(
-            session, analyze, version, only_stale=not all_documents,
+            session,
+            analyze,
+            version,
+            only_stale=not all_documents,
+            commit_every=REANALYZE_BATCH,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )  # fmt: skip
+        )
     what = "documents" if all_documents else "documents with an older lexicon"
     _out.print(f"re-analyzed {count} {what} (lexicon {version})")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,7 +39,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 _WRITER_OPTION = "greywatch_writer"
 
 _engines: dict[str, Engine] = {}
-_checked: set[int] = set()
+_checked: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines whose schema is verified
 _lock = threading.Lock()
 
 
@@ -164,7 +165,7 @@ def migrate(engine: Engine) -> None:
             command.upgrade(cfg, "head")
     except OperationalError as exc:
         raise _storage_error(engine, exc) from exc
-    _checked.discard(id(engine))
+    _checked.discard(engine)
 
 
 def check_schema(engine: Engine) -> None:
@@ -172,7 +173,7 @@ def check_schema(engine: Engine) -> None:
 
     A database built with `Base.metadata.create_all` (no alembic_version) is accepted.
     """
-    if id(engine) in _checked:
+    if engine in _checked:
         return
     current = current_revision(engine)
     head = head_revision()
@@ -189,7 +190,7 @@ def check_schema(engine: Engine) -> None:
             f"database {where} is at schema revision {current}, this greywatch needs {head}",
             hint=UPGRADE_HINT,
         )
-    _checked.add(id(engine))
+    _checked.add(engine)
 
 
 def _storage_error(engine: Engine, exc: SQLAlchemyError) -> StorageError:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Text, case, cast, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from greywatch.errors import StorageError
 from pipelines.model import Analysis
@@ -41,6 +41,9 @@ ZLIB_LEVEL = 6
 # Characters of context on each side of the first evidence span in a lead's excerpt: enough
 # for a reviewer to see the claim in its sentence, short enough for a table cell.
 EXCERPT_CONTEXT = 60
+
+# Documents re-analyzed per batch: bounds memory (the session forgets each batch).
+REANALYZE_BATCH = 200
 
 # Column widths from storage/models.py: longer values are cut rather than rejected.
 _KEY_LEN, _RAW_LEN, _NOTE_LEN = 300, 500, 100
@@ -151,6 +154,8 @@ def _json_safe(value: Any) -> Any:
         return [_json_safe(v) for v in value]
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, bytes):  # raw header values
+        return value.decode("latin-1")
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
@@ -343,7 +348,8 @@ def _fill_document(doc: Document, page: PageRecord, analysis: Analysis, sha: str
     doc.title, doc.author, doc.text = page.title or analysis.title, page.author[:200], text
     doc.raw, doc.raw_sha256 = zlib.compress(page.body, ZLIB_LEVEL), sha
     doc.text_hash = text_hash(text)
-    doc.encoding, doc.http_status, doc.headers = page.encoding, page.http_status, page.headers
+    doc.encoding, doc.http_status = page.encoding, page.http_status
+    doc.headers = _json_safe(page.headers)
     doc.etag, doc.last_modified = page.etag, page.last_modified
     doc.screenshot_path, doc.rendered = page.screenshot_path, page.rendered
 
@@ -404,11 +410,14 @@ def reanalyze(
     lexicon_version: str,
     only_stale: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    commit_every: int | None = None,
 ) -> int:
     """Analyze stored documents again (all, or those analyzed with another lexicon version).
 
-    `progress(done, total)` is called before the first and after each document; returns the
-    number of documents re-analyzed.
+    `progress(done, total)` is called before the first and after each document. Documents
+    are loaded in batches and let go after each (big databases fit in memory); with
+    `commit_every`, the session commits after each batch so a long re-analysis does not hold
+    the SQLite write lock that crawls need. Returns the number of documents re-analyzed.
     """
     stmt = select(Document.id).outerjoin(Finding).order_by(Document.id)
     if only_stale:
@@ -416,14 +425,25 @@ def reanalyze(
     ids = list(session.scalars(stmt))
     if progress:
         progress(0, len(ids))
-    for done, doc_id in enumerate(ids, start=1):
-        doc = session.get_one(Document, doc_id)
-        analysis = analyze(doc)
-        if analysis.text and analysis.text != doc.text:
-            doc.text, doc.text_hash = analysis.text, text_hash(analysis.text)
-        _apply_analysis(session, doc, analysis, lexicon_version)
-        if progress:
-            progress(done, len(ids))
+    batch = commit_every or REANALYZE_BATCH
+    for offset in range(0, len(ids), batch):
+        chunk = ids[offset : offset + batch]
+        docs = session.scalars(
+            select(Document)
+            .where(Document.id.in_(chunk))
+            .order_by(Document.id)
+            .options(defer(Document.raw))
+        )
+        for done, doc in enumerate(docs, start=offset + 1):
+            analysis = analyze(doc)
+            if analysis.text and analysis.text != doc.text:
+                doc.text, doc.text_hash = analysis.text, text_hash(analysis.text)
+            _apply_analysis(session, doc, analysis, lexicon_version)
+            if progress:
+                progress(done, len(ids))
+        if commit_every:
+            session.commit()
+        session.expunge_all()
     return len(ids)
 
 

@@ -55,9 +55,12 @@ def _populate(engine: Engine, version: str = "old-lexicon") -> None:
         for url, (source, days, body) in POSTS.items():
             title = body.split("\n", 1)[0]
             page = repo.PageRecord(
-                url=url, body=f"<html><title>{title}</title><p>{body}</p></html>".encode(),
-                fetched_at=T0 + timedelta(days=days), source_id=source, title=title,
-            )  # fmt: skip
+                url=url,
+                body=f"<html><title>{title}</title><p>{body}</p></html>".encode(),
+                fetched_at=T0 + timedelta(days=days),
+                source_id=source,
+                title=title,
+            )
             repo.save_page(s, page, analyze_text(body, doc_id=url, title=title), version)
         s.commit()
 
@@ -69,8 +72,9 @@ def invoke(*args: str, env: dict[str, str] | None = None):
 
 
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "greywatch", *args], capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "greywatch", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.mark.parametrize(
@@ -130,8 +134,11 @@ def test_leads_filters_json(engine, args, expected):
     assert sorted(r["source_id"] for r in rows) == sorted(expected)
     if "bbs" in expected:
         lead = next(r for r in rows if r["source_id"] == "bbs")
-        assert lead["contacts"][0] == {"kind": "phone", "value": "+8613800138000",
-                                       "raw": "13800138000"}  # fmt: skip
+        assert lead["contacts"][0] == {
+            "kind": "phone",
+            "value": "+8613800138000",
+            "raw": "13800138000",
+        }
         assert lead["fetched_at"] == "2026-11-01T08:00:00+00:00"
         assert "征信修复" in lead["excerpt"] and lead["evidence"]
 
@@ -144,8 +151,7 @@ def test_runs_table(sqlite_engine):
         repo.finish_run(s, bad, "failed", {}, 0, 0, 1, "crawl exit code 3: 连接被拒绝\nmore")
         repo.start_run(s, "news")
         s.commit()
-    result = invoke("runs", "--db", _url(sqlite_engine), "--source", "bbs",
-                    env={"COLUMNS": "200"})  # fmt: skip
+    result = invoke("runs", "--db", _url(sqlite_engine), "--source", "bbs", env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     lines = [ln for ln in result.output.splitlines() if "bbs" in ln]
     assert len(lines) == 2 and "news" not in result.output
@@ -185,13 +191,19 @@ def test_reanalyze_stale_then_all(engine):
         (("leads",), StorageError, "database sqlite:///{tmp}/empty.db has no greywatch tables"),
         (("runs",), StorageError, "has no greywatch tables"),
         (("reanalyze",), StorageError, "has no greywatch tables"),
-        (("leads", "--since", "last week"), InputError,
-         "--since: cannot read 'last week' as a date"),
-        (("runs", "--db", "postgresql+psycopg2://postgres@127.0.0.1:1/none"), StorageError,
-         "database postgresql+psycopg2://postgres@127.0.0.1:1/none: "),
+        (
+            ("leads", "--since", "last week"),
+            InputError,
+            "--since: cannot read 'last week' as a date",
+        ),
+        (
+            ("runs", "--db", "postgresql+psycopg2://postgres@127.0.0.1:1/none"),
+            StorageError,
+            "database postgresql+psycopg2://postgres@127.0.0.1:1/none: ",
+        ),
         (("db", "upgrade", "--db", "sqlite"), StorageError, "invalid database URL 'sqlite'"),
     ],
-)  # fmt: skip
+)
 def test_errors_are_greywatch_errors(tmp_path, args, error, message):
     result = runner.invoke(
         app, [*args, *(() if "--db" in args else ("--db", f"sqlite:///{tmp_path}/empty.db"))]
@@ -213,14 +225,24 @@ def test_bad_option_value_is_a_usage_error():
 @pytest.mark.parametrize(
     ("args", "code", "lines"),
     [
-        (("leads",), 1, ["error: database sqlite:///{tmp}/empty.db has no greywatch tables",
-                         "hint: run `greywatch db upgrade` (add --db URL if you use another "
-                         "database)"]),
-        (("leads", "--since", "last week"), 2, [
-            "error: --since: cannot read 'last week' as a date",
-            "hint: use 2026-11-01, 2026-11-01T08:00, or a span like 7d, 24h, 2w"]),
+        (
+            ("leads",),
+            1,
+            [
+                "error: database sqlite:///{tmp}/empty.db has no greywatch tables",
+                "hint: run `greywatch db upgrade` (add --db URL if you use another database)",
+            ],
+        ),
+        (
+            ("leads", "--since", "last week"),
+            2,
+            [
+                "error: --since: cannot read 'last week' as a date",
+                "hint: use 2026-11-01, 2026-11-01T08:00, or a span like 7d, 24h, 2w",
+            ],
+        ),
     ],
-)  # fmt: skip
+)
 def test_real_process_prints_one_line_and_exits_with_the_code(tmp_path, args, code, lines):
     proc = run(*args, "--db", f"sqlite:///{tmp_path}/empty.db")
     assert proc.returncode == code
@@ -248,8 +270,10 @@ def test_schedule_runs_until_sigterm(sqlite_engine, tmp_path):
     url = _url(engine)
     proc = subprocess.Popen(
         [sys.executable, "-m", "greywatch", "schedule", "--sources", str(sources), "--db", url],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

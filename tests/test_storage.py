@@ -424,8 +424,10 @@ def test_query_leads_rejects_unknown_review_status(session):
 # --- reanalyze -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("only_stale", "expected"), [(True, 1), (False, 2)])
-def test_reanalyze(session, only_stale, expected):
+@pytest.mark.parametrize(
+    ("only_stale", "commit_every", "expected"), [(True, None, 1), (False, None, 2), (False, 1, 2)]
+)
+def test_reanalyze(session, only_stale, commit_every, expected):
     repo.save_page(session, page(url="https://f.example.cn/old"), ad_analysis(), "lex-1")
     repo.save_page(session, page(url="https://f.example.cn/new"), ad_analysis(), "lex-2")
     session.commit()
@@ -437,7 +439,12 @@ def test_reanalyze(session, only_stale, expected):
         return warning_analysis()
 
     n = repo.reanalyze(
-        session, analyze, "lex-2", only_stale=only_stale, progress=lambda d, t: calls.append((d, t))
+        session,
+        analyze,
+        "lex-2",
+        only_stale=only_stale,
+        progress=lambda d, t: calls.append((d, t)),
+        commit_every=commit_every,
     )
     session.commit()
     assert n == expected == len(seen)

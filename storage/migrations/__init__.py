@@ -1,0 +1,1 @@
+"""Alembic migrations of the greywatch schema (a package so installs ship them)."""
