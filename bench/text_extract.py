@@ -24,6 +24,7 @@ from pipelines.text import (  # noqa: E402
     _content_nodes,
     _density_blocks,
     _parse,
+    _trafilatura,
     clean_tree,
     decode_html,
     extract_page,
@@ -59,7 +60,11 @@ def _time(label: str, fn: Callable[[bytes], object], docs: list[bytes]) -> float
 
 
 def _compare() -> None:
-    """Per page: chosen method, rules vs trafilatura prose scores, bare-trafilatura leaks."""
+    """Per page: chosen method, rules vs trafilatura prose scores, bare-trafilatura leaks.
+
+    extract_page only runs trafilatura (and compares) when no known content container
+    matched; the scores are shown for every page for reference.
+    """
     sys.path.insert(0, str(ROOT / "tests"))
     from test_text import CASES  # the must-not phrases live with the tests
 
@@ -78,7 +83,7 @@ def _compare() -> None:
             live = [n for n in nodes if n.getparent() is not None]
             block = live or (_density_blocks(root, rules) or [[]])[0]
             rules_score = prose_score(filter_lines("\n".join(map(render, block)), rules)[0])
-            traf_score = prose_score(filter_lines(trafilatura.extract(root) or "", rules)[0])
+            traf_score = prose_score(filter_lines(_trafilatura(root, ""), rules)[0])
         bare = trafilatura.extract(body) or ""
         leaks = [p for p in forbidden.get(path.name, []) if p in bare]
         print(f"{path.name:<62} {page.method:<12} {rules_score:>6} {traf_score:>6}  {leaks}")
