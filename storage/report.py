@@ -46,6 +46,8 @@ CONTACT_KINDS = ("phone", "wechat", "qq", "email", "url")
 # enough for the sentence around the word, short enough for a printed evidence table.
 EXCERPT_CONTEXT = 40
 EXCERPT_MAX = 240
+# Context of a quote in the drafted description: the clause around the word, no more.
+QUOTE_CONTEXT = 24
 # How many quoted passages the drafted description carries (the rest is in the evidence list).
 DESCRIPTION_QUOTES = 3
 MANIFEST_FORMAT = "greywatch-12315-pack/1"
@@ -76,11 +78,17 @@ class EvidenceItem:
     published_at: datetime | None
     raw_sha256: str
     categories: tuple[str, ...]
-    words: tuple[str, ...]
+    terms: tuple[tuple[str, str], ...]  # (category, lexicon term) of each matched word
     relation: str  # "提及该企业" or "与上述页面联系方式相同：…"
     segments: Segments
+    quote: str  # the sentence around the first matched word, for the description
     page_file: str
     screenshot_file: str = ""
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        """The matched lexicon terms, unique, in page order."""
+        return tuple(dict.fromkeys(t for _, t in self.terms))
 
 
 @dataclass(frozen=True)
@@ -235,7 +243,8 @@ def suspected_violations(case: Case) -> tuple[Violation, ...]:
         "status": case.status,
     }
     cr_docs = [ev for ev in case.evidence if "credit_repair" in ev.categories]
-    cr_words = "、".join(f"“{w}”" for w in dict.fromkeys(w for ev in cr_docs for w in ev.words))
+    cr_terms = (t for ev in cr_docs for c, t in ev.terms if c == "credit_repair")
+    cr_words = "、".join(f"“{w}”" for w in dict.fromkeys(cr_terms))
     fields_cr = fields | {"docs": len(cr_docs), "words": cr_words or words}
     codes = []
     if "credit_repair" in cats:
@@ -284,8 +293,7 @@ def describe(case: Case) -> tuple[str, ...]:
     if case.contacts:
         paras.append(f"页面留有的联系方式：{'；'.join(case.contacts)}。")
     quotes = [
-        f"“{_flat(e.segments)}”（{e.url}，抓取于{_cn_date(e.fetched_at)}）"
-        for e in ev[:DESCRIPTION_QUOTES]
+        f"“{e.quote}”（{e.url}，抓取于{_cn_date(e.fetched_at)}）" for e in ev[:DESCRIPTION_QUOTES]
     ]
     paras.append("部分页面原文如下：" + "；".join(quotes) + "。")
     if case.uscc and case.status:
@@ -374,7 +382,8 @@ def _evidence_item(n: int, doc: Document, relation: str) -> EvidenceItem:
     finding = doc.finding
     evidence = list(finding.evidence or []) if finding else []
     text = doc.text or ""
-    words = [str(e.get("term") or e.get("raw")) for e in evidence if e.get("kind") == "term"]
+    terms = [e for e in evidence if e.get("kind") == "term"]
+    spans = evidence_spans(text, terms)
     return EvidenceItem(
         n=n,
         document_id=doc.id,
@@ -385,11 +394,14 @@ def _evidence_item(n: int, doc: Document, relation: str) -> EvidenceItem:
         published_at=doc.published_at,
         raw_sha256=doc.raw_sha256,
         categories=tuple(finding.categories or []) if finding else (),
-        words=tuple(dict.fromkeys(w for w in words if w)),
-        relation=relation,
-        segments=excerpt_segments(
-            text, evidence_spans(text, [e for e in evidence if e.get("kind") == "term"])
+        terms=tuple(
+            (str(e.get("label", "")), str(e.get("term") or e.get("raw")))
+            for e in terms
+            if e.get("term") or e.get("raw")
         ),
+        relation=relation,
+        segments=excerpt_segments(text, spans),
+        quote=_flat(excerpt_segments(text, sorted(spans)[:1], QUOTE_CONTEXT)),
         page_file=f"pages/{n:02d}-doc{doc.id}.html",
     )
 
