@@ -33,8 +33,9 @@ ContactKey = tuple[str, str]  # (kind, normalized value)
 LINK_KINDS = frozenset({"phone", "wechat", "qq", "email"})
 
 # A contact on more documents than this is a hub, not a person: a platform's customer-service
-# number or a hotline quoted in every warning would otherwise merge everything into one
-# "actor". Real promoters were seen reposting one WeChat id on a few hundred pages at most.
+# number or a hotline quoted on every page of a site would otherwise merge everything into one
+# "actor". 500 leaves room for a busy promoter reposting one WeChat id for months; it is a
+# guess to revisit against real crawls (the `link` command reports how many hubs it skipped).
 MAX_DOCS_PER_CONTACT = 500
 
 # Character shingles of 5: long enough that two unrelated Chinese texts share few of them
@@ -42,20 +43,21 @@ MAX_DOCS_PER_CONTACT = 500
 # sentence only touches a handful.
 SHINGLE = 5
 # 64 permutations = 16 bands x 4 rows. Probability that a pair becomes a candidate:
-# Jaccard 0.8 → 0.9996, 0.6 → 0.89, 0.4 → 0.34, 0.2 → 0.03; candidates are then verified on
+# Jaccard 0.8 → 0.9998, 0.6 → 0.89, 0.4 → 0.34, 0.2 → 0.03; candidates are then verified on
 # the full signature (standard error of the estimate ≈ 0.06 at 0.6).
 NUM_PERM = 64
 BANDS = 16
 ROWS = NUM_PERM // BANDS
 # Estimated Jaccard of the masked shingle sets above which two texts are one template.
-# Copies of one complaint template with different names, phones and a sentence changed score
-# 0.7–0.95; two different ads for the same service (shared jargon) score below 0.3.
+# Measured on the tests' texts: copies of one 代理退保 complaint with other names and phones
+# score 0.94–0.95, with one sentence reworded 0.80; different ads for the same services
+# (shared jargon) and the seed news article score 0.0 against each other and the complaint.
 TEMPLATE_THRESHOLD = 0.6
 # Texts shorter than this (after normalization and masking) are not templated: "加微信详聊"
 # style one-liners are identical across unrelated promoters and say nothing about a template.
 MIN_TEMPLATE_CHARS = 40
-# Characters hashed per numpy batch: keeps the (permutations x shingles) matrix at ~4 MB, in
-# cache; 10x bigger batches were 3x slower (page faults on the temporaries).
+# Characters hashed per numpy batch: keeps the (permutations x shingles) matrix at ~2 MB;
+# 12x bigger batches were 1.7x slower here (page faults on the temporaries).
 _BATCH_CHARS = 8_000
 _EDGE_CHUNK = 50_000  # candidate pairs verified per step: 2 x 12 MB of gathered signatures
 _SEED = 20231027  # fixed: signatures (and so clusters) must be the same on every run

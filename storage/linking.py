@@ -108,8 +108,9 @@ def link_actors(
     kinds: tuple[str, ...] = ACTOR_FINDING_KINDS,
     max_docs_per_contact: int = MAX_DOCS_PER_CONTACT,
 ) -> LinkStats:
-    """Cluster documents (findings of `kinds`) by shared contacts into Actor rows; point the
-    cluster's contact and business entities at its actor. Idempotent, ids stable."""
+    """Cluster documents (findings of `kinds`) by shared contacts into Actor rows (first/last
+    seen: post dates, fetch dates where a page gave none); point the cluster's contact and
+    business entities at its actor. Idempotent, ids stable."""
     docs, entity_ids = _actor_inputs(session, kinds)
     by_id = {d.doc_id: d for d in docs}
     clusters = [c for c in cluster_actors(docs, max_docs_per_contact) if c.contacts]
@@ -118,7 +119,7 @@ def link_actors(
     )
     old: dict[int, int] = {e: a for e, a in old_rows}
     existing = {a.id: a for a in session.scalars(select(Actor))}
-    fetched = _fetch_times(session, list(by_id))
+    posted = _post_times(session, list(by_id))
     taken: set[int] = set()
     placed: list[tuple[Actor, list[int], list[DocContacts]]] = []
     for cluster in clusters:  # biggest first: a split cluster's biggest part keeps the id
@@ -130,7 +131,7 @@ def link_actors(
         else:
             taken.add(candidates[0])
         members = [by_id[d] for d in cluster.doc_ids]
-        times = [fetched[d.doc_id] for d in members]
+        times = [posted[d.doc_id] for d in members]
         actor.label, actor.size = _label(members), len(members)
         actor.first_seen, actor.last_seen, actor.updated_at = min(times), max(times), utcnow()
         placed.append((actor, eids, members))
@@ -171,11 +172,13 @@ def _count_hubs(docs: Iterable[DocContacts], cap: int) -> int:
     return sum(n > cap for n in counts.values())
 
 
-def _fetch_times(session: Session, doc_ids: list[int]) -> dict[int, datetime]:
+def _post_times(session: Session, doc_ids: list[int]) -> dict[int, datetime]:
+    """When each document was posted: its published date, else when it was fetched."""
     out: dict[int, datetime] = {}
+    cols = (Document.id, Document.published_at, Document.fetched_at)
     for ids in _chunks(doc_ids):
-        rows = session.execute(select(Document.id, Document.fetched_at).where(Document.id.in_(ids)))
-        out.update((d, _utc(t)) for d, t in rows)  # type: ignore[misc]
+        for d, published, fetched in session.execute(select(*cols).where(Document.id.in_(ids))):
+            out[d] = _utc(published) or _utc(fetched)  # type: ignore[assignment]
     return out
 
 
