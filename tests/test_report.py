@@ -136,6 +136,17 @@ def test_pack_for_out_of_scope_firm_verifies_against_manifest(
     assert "=HYPERLINK(&quot;http://evil.test&quot;" in html
     assert "<script" not in html and "http-equiv" not in html
 
+    # the description states facts from the evidence: dates (China time), sources, counts, quotes
+    first, contacts, quotes, registration, closing = result.case.description
+    assert first == (
+        "2026年11月3日至2026年11月5日期间，在demo-forum、demo-blog共2个网络来源发现2个页面"
+        f"以“{XINCHENG}”名义或其联系方式发布“征信修复”类服务的推广信息。"
+    )
+    assert contacts == "页面留有的联系方式：电话 13800138000；微信 xinc888。"
+    assert "专业征信修复，消除逾期记录" in quotes and "http://blog.demo.test/p/7" in quotes
+    assert f"统一社会信用代码为{XINCHENG_USCC}，登记状态为“存续”" in registration
+    assert "SHA-256" in closing
+
     log = session.scalars(select(ExportLog).where(ExportLog.what == "report")).one()
     assert (log.user, log.rows, log.sha256) == ("analyst", 2, sha256(result.zip_path))
 
