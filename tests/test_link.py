@@ -266,3 +266,13 @@ def test_many_distinct_ads_from_one_vocabulary_make_no_templates() -> None:
     ]  # fmt: skip
     texts = ["，".join(rng.choices(words, k=25)) for _ in range(300)]
     assert cluster_templates(enumerate(texts)) == []
+
+
+def test_signatures_do_not_depend_on_the_batch() -> None:
+    # texts are hashed concatenated; shingles spanning two texts must not leak into either
+    from pipelines.link import _signatures
+
+    texts = [template_text(t) for t in (COPIES[0], AD.format(wx="a", phone="1"), COPIES[1])]
+    together = _signatures(texts)
+    for i, text in enumerate(texts):
+        assert (together[i] == _signatures([text])[0]).all()
