@@ -66,6 +66,8 @@ class _Rules:
     descriptors: frozenset[str]
     generic: frozenset[str]
     stops: frozenset[str]
+    soft_stops: frozenset[str]  # stops that may begin a name ("马上消费金融…", "信永中和…")
+    soft_words: frozenset[str]  # the multi-character ones: distinctive inside a name
     bracket_non_regions: frozenset[str]
     region_full: frozenset[str]  # provinces and cities with their admin suffix
     region_short: frozenset[str]  # short names (广东, 深圳): only as a leading prefix
@@ -107,7 +109,11 @@ def _rules() -> _Rules:
         industry=frozenset(data["industry_words"]),
         descriptors=frozenset(data["descriptor_words"] + data["industry_words"]),
         generic=frozenset(data["generic_words"]),
-        stops=frozenset(data["stop_words"]),
+        stops=frozenset(data["stop_words"] + data["soft_stop_words"]),
+        soft_words=frozenset(data["soft_stop_words"]),
+        soft_stops=frozenset(
+            data["soft_stop_words"] + [w for w in data["stop_words"] if len(w) == 1]
+        ),
         bracket_non_regions=frozenset(data["bracket_non_regions"] + data["trailing_brackets"]),
         region_full=frozenset(region_full),
         region_short=frozenset(provinces + data["cities"]),
@@ -134,6 +140,17 @@ def _jieba() -> tuple[jieba.Tokenizer, dict[str, str]]:
     ):
         jieba.add_word(word)
     return jieba.dt, jieba.posseg.dt.word_tag_tab
+
+
+@lru_cache(maxsize=1)
+def _non_shop_bigrams() -> frozenset[str]:
+    """Two-character dictionary words that end in a one-character shop suffix but are verbs or
+    place words (进行, 内部): such a candidate is dropped before any jieba call."""
+    rules, tags = _rules(), _jieba()[1]
+    ends = {s for s in rules.forms if len(s) == 1}
+    return frozenset(
+        w for w, tag in tags.items() if len(w) == 2 and w[1] in ends and tag in rules.reject_pos
+    )
 
 
 # extract_businesses and extract_uscc run on the same page: normalize it once.
@@ -205,9 +222,9 @@ def _name_at(t: str, rs: int, re_: int, ss: int, se: int, rules: _Rules) -> _Can
     """The firm name ending with the suffix at [ss, se) of a name-character run, if any."""
     form = rules.forms[t[ss:se]]
     win = max(rs, se - MAX_LEN[form])
-    if ss - win < MIN_DISTINCTIVE:
+    if ss - win < MIN_DISTINCTIVE or t[ss - 1 : se] in _non_shop_bigrams():
         return None
-    toks = _cut(t, win, min(re_, se + RIGHT_CONTEXT))
+    toks = _split_at(_cut(t, win, min(re_, se + RIGHT_CONTEXT)), ss, form != "shop")
     head = ss  # where the suffix word starts (a shop word like 五金店 starts before its 店)
     if form == "shop":
         last = next((k for k in toks if k.end == se), None)
@@ -232,6 +249,20 @@ def _name_at(t: str, rs: int, re_: int, ss: int, se: int, rules: _Rules) -> _Can
     return _Cand(start, trailing.end() if trailing else se, form, region)
 
 
+def _split_at(toks: list[_Tok], pos: int, split: bool) -> list[_Tok]:
+    """Tokens with a boundary at `pos`: jieba knows some whole firm names ("华为技术有限公司")."""
+    if not split:
+        return toks
+    out: list[_Tok] = []
+    for k in toks:
+        if k.start < pos < k.end:
+            cut = pos - k.start
+            out += [_Tok(k.text[:cut], k.start, pos), _Tok(k.text[cut:], pos, k.end)]
+        else:
+            out.append(k)
+    return out
+
+
 def _is_shop_word(last: _Tok, ss: int, rules: _Rules) -> bool:
     """Does the jieba word ending at a shop suffix name a shop (书店, 印社), not 进行 / 内部?"""
     if last.start >= ss or last.text.endswith(rules.shop_words):
@@ -253,12 +284,13 @@ def _strip_shop_word(word: str, rules: _Rules) -> str:
 
 def _left_starts(toks: list[_Tok], win: int, rs: int, form: str, rules: _Rules) -> list[int]:
     """Where the name may start, best first: after the last stop word or earlier firm name
-    (or at the run start); when that stop is one character (和, 在, 是), names such as
-    "信永中和…" may contain it, so the start before it is the next guess."""
+    (or at the run start). After a soft stop (和, 在, 是, 马上) names may contain it ("信永中和…",
+    "马上消费金融…"), so the start before it is the next guess when the name after it has
+    nothing distinctive left."""
     bounds: list[tuple[int, bool]] = [(win, False)] if win == rs else []  # (start, soft)
     for k in toks:
         if k.text in rules.stops or (form != "branch" and k.text in rules.company_suffixes):
-            bounds.append((k.end, len(k.text) == 1 and k.text in rules.stops))
+            bounds.append((k.end, k.text in rules.soft_stops))
     starts: list[int] = []
     for start, soft in reversed(bounds):
         starts.append(_region_cut(toks, start, form, rules))
@@ -278,7 +310,7 @@ def _region_cut(toks: list[_Tok], start: int, form: str, rules: _Rules) -> int:
             continue
         if form == "branch" and i > 0 and k.text.endswith(rules.branch_parents):
             break
-        if _is_region(k.text, rules, strict=True):
+        if _is_region(k.text, rules, strict=True) and (i == 0 or toks[i - 1].text != "("):
             return k.start
     return start
 
@@ -316,7 +348,7 @@ def _is_distinctive(word: str, rules: _Rules) -> bool:
     return not (
         word in rules.descriptors
         or word in rules.generic
-        or word in rules.stops
+        or (word in rules.stops and word not in rules.soft_words)
         or word in "()"
         or word.isdigit()
         or _is_region(word, rules, strict=False)
