@@ -17,6 +17,8 @@ logger = logging.getLogger(__name__)
 
 # Dates on Chinese sites are local time without a zone; China has one zone, UTC+8.
 CHINA_TZ = timezone(timedelta(hours=8))
+# A sample that exercises every analysis stage (terms, contacts, business names).
+WARM_UP_TEXT = "深圳市鑫诚信息咨询有限公司 专业征信修复 电话 13800138000 微信 xinc888"
 _DATE = re.compile(
     r"(\d{4})\s*[-/年.]\s*(\d{1,2})\s*[-/月.]\s*(\d{1,2})\s*日?"
     r"(?:\s*(\d{1,2}):(\d{2})(?::(\d{2}))?)?"
@@ -70,10 +72,13 @@ class StorePipeline:
         return cls(crawler)
 
     def open_spider(self) -> None:
-        from pipelines.analyze import lexicon_version
+        from pipelines.analyze import analyze_text, lexicon_version
 
         self.engine = engine_for(self.crawler.settings)
         self.lexicon_version = lexicon_version()
+        # Pay the analysis' one-off loading (lexicon, word segmenter) before the first request:
+        # done mid-crawl it would stall the reactor for seconds and distort download timeouts.
+        analyze_text(WARM_UP_TEXT)
 
     def process_item(self, item: Any) -> Any:
         """Store one page; analysis or storage trouble drops the item, never the crawl."""

@@ -7,6 +7,7 @@ RunRecorder extension writes its crawl_runs row; this module collects one result
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 from dataclasses import dataclass
@@ -56,6 +57,20 @@ def crawl_settings(db_url: str, log_level: str = "WARNING", **overrides: Any) ->
     return settings
 
 
+class _NoTraceback(logging.Filter):
+    """Keep Scrapy's error lines (they name the URL) but drop their tracebacks: an unreachable
+    site is an everyday event for a monitor, not a crash. `--verbose` keeps them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
+# Loggers whose expected network errors come with tracebacks attached.
+_NOISY_LOGGERS = ("scrapy.downloadermiddlewares.robotstxt", "scrapy.core.scraper")
+
+
 def _numbers(stats: dict[str, Any], result: SourceResult) -> None:
     result.pages = int(stats.get("response_received_count", 0))
     result.saved = int(stats.get("greywatch/pages_saved", 0))
@@ -102,6 +117,9 @@ def run_crawls(
         playwright_settings(find_chromium())  # raises ConfigError (with hint) before starting
     settings = crawl_settings(db_url, log_level, **(settings_overrides or {}))
     process = CrawlerProcess(settings)
+    if log_level != "DEBUG" and log_level != "INFO":
+        for name in _NOISY_LOGGERS:
+            logging.getLogger(name).addFilter(_NoTraceback())
     if not is_reactor_installed():  # our Crawlers carry per-source settings, so we install it
         install_reactor(settings["TWISTED_REACTOR"], settings["ASYNCIO_EVENT_LOOP"])
     results: list[SourceResult] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
+import sys
 import threading
 import time
 from collections import Counter
@@ -28,7 +29,7 @@ FLAKY_PATH = "/bbs/thread-108-1-1.html"  # 503 twice, then 200
 FLAKY_FAILURES = 2
 TRUNCATED_PATH = "/bbs/thread-110-1-1.html"  # Content-Length promises more than is sent
 WRONG_CHARSET_PATH = "/bbs/thread-107-1-1.html"  # GBK body, header claims UTF-8
-SLOW_SECONDS = 3.0  # /broken/slow: longer than the timeout tests configure
+SLOW_SECONDS = 5.0  # /broken/slow: longer than the timeout tests configure (2 s)
 
 
 class DemoServer(ThreadingHTTPServer):
@@ -41,7 +42,13 @@ class DemoServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.hits: list[str] = []
         self.failures: Counter[str] = Counter()
+        self.not_modified: list[str] = []  # paths answered 304 (conditional re-requests)
         self.lock = threading.Lock()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients hanging up (timeouts, truncation tests) are expected: no traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def hit_count(self, path: str) -> int:
         """How many times a path (without query) was requested."""
@@ -86,6 +93,8 @@ class _Handler(BaseHTTPRequestHandler):
         header_charset = "utf-8" if path == WRONG_CHARSET_PATH else charset
         etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
         if self.headers.get("If-None-Match") == etag:
+            with self.server.lock:
+                self.server.not_modified.append(path)
             return self._send(304, b"", None, {"ETag": etag})
         extra = {"ETag": etag, "Last-Modified": formatdate(file.stat().st_mtime, usegmt=True)}
         if path == TRUNCATED_PATH:

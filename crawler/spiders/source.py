@@ -192,11 +192,13 @@ class SourceSpider(CrawlSpider):
         known = self.known.get(request.url)
         if known is not None:
             request.meta["gw_known_sha256"] = known.raw_sha256
-            if known.etag:
-                request.headers["If-None-Match"] = known.etag
-            if known.last_modified:
-                request.headers["If-Modified-Since"] = known.last_modified
-            if known.etag or known.last_modified:
+            # Thread pages link to their later pages: a 304 would hide those links, so
+            # discuz threads are re-fetched in full and compared by SHA-256 instead.
+            if (known.etag or known.last_modified) and self.source.preset != "discuz":
+                if known.etag:
+                    request.headers["If-None-Match"] = known.etag
+                if known.last_modified:
+                    request.headers["If-Modified-Since"] = known.last_modified
                 request.meta["handle_httpstatus_list"] = [304]
         return request
 
