@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy.orm import Session
 
-from greywatch.cmd_store import DbOption, leads_app, parse_since
+from greywatch.cmd_store import DbOption, KindChoice, ReviewChoice, leads_app, parse_since
 from greywatch.errors import InputError
 from storage.models import REVIEW_STATUSES
 
@@ -93,16 +93,16 @@ def export_command(
         typer.Option(help="Service category, key or Chinese name (repeatable): 征信修复 …"),
     ] = None,
     kind: Annotated[
-        list[str] | None,
-        typer.Option(help="Finding kind promotion|warning|other (repeatable; default promotion)."),
+        list[KindChoice] | None,
+        typer.Option(help="Finding kind (repeatable; default promotion)."),
     ] = None,
     min_score: Annotated[
-        float | None, typer.Option("--min-score", help="Only leads scoring at least this (0–1).")
+        float | None,
+        typer.Option("--min-score", min=0.0, max=1.0, help="Only leads scoring at least this."),
     ] = None,
     source: Annotated[list[str] | None, typer.Option(help="Source id (repeatable).")] = None,
     review: Annotated[
-        list[str] | None,
-        typer.Option(help=f"Review status (repeatable): {'|'.join(REVIEW_STATUSES)}."),
+        list[ReviewChoice] | None, typer.Option(help="Review status (repeatable).")
     ] = None,
     actor: Annotated[int | None, typer.Option(help="Only leads of this actor cluster id.")] = None,
     user: UserOption = None,
@@ -121,19 +121,14 @@ def export_command(
         raise InputError(
             f"--format: cannot export as {fmt or out.name!r}", hint="use --format csv|xlsx|json"
         )
-    for status in review or ():
-        if status not in REVIEW_STATUSES:
-            raise InputError(
-                f"--review: unknown status {status!r}", hint=f"use one of: {REVIEW_STATUSES}"
-            )
     f = LeadFilter(
         since=parse_when(since, "--since"),
         until=parse_when(until, "--until"),
         categories=parse_categories(category or []),
-        kinds=tuple(kind) if kind else ("promotion",),
+        kinds=tuple(k.value for k in kind) if kind else ("promotion",),
         min_score=min_score or 0.0,
         sources=tuple(source or ()),
-        review=tuple(review or ()),
+        review=tuple(r.value for r in review or ()),
         actor_id=actor,
     )
     with _session(db) as session:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 from string import Template
+from typing import Any
 
 from storage.exports import format_time
 from storage.report import TEMPLATES, Case, EvidenceItem, Segments
@@ -27,6 +28,7 @@ FOOTER = (
 # Word needs an East Asian font named on every run, or it renders Chinese in a fallback font.
 EAST_ASIAN_FONT = "宋体"
 LATIN_FONT = "Times New Roman"
+THEME_FONT_ATTRS = ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme")
 
 
 def target_fields(case: Case) -> list[tuple[str, str]]:
@@ -104,6 +106,7 @@ def render_docx(case: Case, path: Path) -> bool:
     except ImportError:
         return False
     doc = docx.Document()
+    _document_defaults(doc)
     for style_name in ("Normal", "Title", "Heading 1", "Table Grid"):
         _set_fonts(doc.styles[style_name])
     doc.styles["Normal"].font.size = Pt(10.5)
@@ -150,15 +153,38 @@ def render_docx(case: Case, path: Path) -> bool:
 
 def _set_fonts(style: object) -> None:
     """Latin and East Asian fonts on a style (w:rFonts w:eastAsia), so Word shows Chinese right."""
+    style.font.name = LATIN_FONT  # type: ignore[attr-defined]
+    _east_asian(style.element.get_or_add_rPr())  # type: ignore[attr-defined]
+
+
+def _east_asian(rpr: Any) -> None:
+    """Name the East Asian font in an rPr, drop theme fonts (they win over names in Word)."""
     from docx.oxml.ns import qn
 
-    style.font.name = LATIN_FONT  # type: ignore[attr-defined]
-    rpr = style.element.get_or_add_rPr()  # type: ignore[attr-defined]
     rfonts = rpr.find(qn("w:rFonts"))
     if rfonts is None:
         rfonts = rpr.makeelement(qn("w:rFonts"), {})
-        rpr.append(rfonts)
+        rpr.insert(0, rfonts)
+    for attr in THEME_FONT_ATTRS:
+        rfonts.attrib.pop(qn(attr), None)
     rfonts.set(qn("w:eastAsia"), EAST_ASIAN_FONT)
+
+
+def _document_defaults(doc: Any) -> None:
+    """East Asian font on every style and the defaults; Chinese as East Asian language (“”)."""
+    from docx.oxml.ns import qn
+
+    for rfonts in list(doc.styles.element.iter(qn("w:rFonts"))):
+        _east_asian(rfonts.getparent())  # every style: headings, linked char styles …
+    rpr = doc.styles.element.find(f"{qn('w:docDefaults')}/{qn('w:rPrDefault')}/{qn('w:rPr')}")
+    if rpr is None:
+        return
+    _east_asian(rpr)
+    lang = rpr.find(qn("w:lang"))
+    if lang is None:
+        lang = rpr.makeelement(qn("w:lang"), {})
+        rpr.append(lang)
+    lang.set(qn("w:eastAsia"), "zh-CN")
 
 
 def _table(doc: object, rows: list[list[str]]) -> object:

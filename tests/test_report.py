@@ -190,6 +190,8 @@ def test_docx_sets_east_asian_font(lite: Session, tmp_path: Path) -> None:
     with zipfile.ZipFile(result.folder / "report.docx") as zf:
         styles = zf.read("word/styles.xml").decode("utf-8")
     assert 'w:eastAsia="宋体"' in styles
+    assert "eastAsiaTheme" not in styles  # a theme font would win over the named one
+    assert 'w:eastAsia="zh-CN"' in styles
 
 
 def test_tampered_page_is_refused(session: Session, tmp_path: Path) -> None:
