@@ -39,11 +39,13 @@ MIN_DISTINCTIVE = 2
 BRAND_CORE = (2, 6)
 # Characters of right context given to jieba, so "社会" / "部分" are seen as one word.
 RIGHT_CONTEXT = 4
-# jieba dictionary frequency above which a word in 【】 is common vocabulary (a slogan such as
-# 【联系方式】), not a brand; brands are unknown to jieba or rare (金盾: 6, 恒信: 2).
+# jieba dictionary frequency from which a one-word brand core is common vocabulary ("心理咨询",
+# "阳光法务"), not a brand; brands are unknown to jieba or rare in it (金盾: 6, 恒信: 2).
 COMMON_WORD_FREQ = 50
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff"
+_NAME_WORD = re.compile(rf"[{_HAN}0-9a-z]+")
+_BRACKETED = re.compile(r"\(([^()]{1,8})\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +83,15 @@ def _alt(words: list[str]) -> str:
 
 
 @lru_cache(maxsize=1)
+def _data() -> dict[str, list[str]]:
+    """The data file, read once per process."""
+    return yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
 def _rules() -> _Rules:
-    """Load and compile the data file (once per process)."""
-    data = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
+    """The data file compiled (once per process)."""
+    data = _data()
     forms: dict[str, BusinessForm] = {}
     for key, form in (("shop_suffixes", "shop"), ("company_suffixes", "company")):
         forms.update(dict.fromkeys(data[key], form))
@@ -102,7 +110,7 @@ def _rules() -> _Rules:
         forms=forms,
         company_suffixes=frozenset(data["company_suffixes"] + data["branch_suffixes"]),
         branch_parents=tuple(data["branch_parents"]),
-        shop_words=tuple(data["shop_words"]),
+        shop_words=tuple(sorted(data["shop_words"], key=len, reverse=True)),
         bank_words=tuple(data["bank_words"]),
         person_words=frozenset(data["industry_person_words"]),
         reject_pos=frozenset(data["reject_pos"]),
@@ -131,13 +139,8 @@ def _jieba() -> tuple[jieba.Tokenizer, dict[str, str]]:
     import jieba.posseg
 
     jieba.setLogLevel(logging.WARNING)
-    data = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
-    for word in (
-        data["company_suffixes"]
-        + data["branch_suffixes"]
-        + data["industry_words"]
-        + [s for s in data["shop_suffixes"] if len(s) > 1]
-    ):
+    rules = _rules()
+    for word in [*(s for s in rules.forms if len(s) > 1), *rules.industry]:
         jieba.add_word(word)
     return jieba.dt, jieba.posseg.dt.word_tag_tab
 
@@ -273,7 +276,7 @@ def _is_shop_word(last: _Tok, ss: int, rules: _Rules) -> bool:
 
 def _strip_shop_word(word: str, rules: _Rules) -> str:
     """The distinctive part of a word ending in a shop word: "新华书店" → "新华", "银行" → ""."""
-    for sw in sorted(rules.shop_words, key=len, reverse=True):
+    for sw in rules.shop_words:  # longest first
         if word.endswith(sw):
             word = word[: -len(sw)]
             break
@@ -337,7 +340,7 @@ def _region_prefix(toks: list[_Tok], rules: _Rules) -> str:
 
 def _bracket_region(name: str, rules: _Rules) -> str:
     """The region written in brackets inside a name ("腾讯科技(深圳)有限公司" → "深圳")."""
-    m = re.search(r"\(([^()]{1,8})\)", name)
+    m = _BRACKETED.search(name)
     if m and m.group(1) not in rules.bracket_non_regions:
         return m.group(1)
     return ""
@@ -404,7 +407,7 @@ def _brand_word_ok(word: str, rules: _Rules) -> bool:
     """Can this jieba word be (part of) a brand: not a stop, generic, industry word or verb."""
     if word in rules.stops or word in rules.generic or word in rules.descriptors:
         return False
-    if _is_region(word, rules, strict=False) or not re.fullmatch(rf"[{_HAN}0-9a-z]+", word):
+    if _is_region(word, rules, strict=False) or not _NAME_WORD.fullmatch(word):
         return False
     return _jieba()[1].get(word) not in rules.reject_pos
 
@@ -477,6 +480,10 @@ USCC_PROVINCES = frozenset(
 USCC_LEN = 18
 # Separators allowed between groups of a code written after a label ("9144 0300 MA5F…").
 _GROUPED = r"[0-9a-z]+(?:[ \-][0-9a-z]+)*"
+_ALNUM = re.compile(r"[0-9a-z]+")
+_SEP = re.compile(r"[ \-]")
+# Fewer characters after a label are not an attempt at a code ("税号：无", "信用代码 3 位").
+MIN_LABELLED_LEN = 10
 _ISOLATED_18 = re.compile(r"(?<![0-9a-z])[0-9a-z]{18}(?![0-9a-z])")
 # Space-separated groups ("9144 0300 MA5F …"): unlabelled, reported only when valid.
 _SPACED = re.compile(r"(?<![0-9a-z])[0-9a-z]+(?: [0-9a-z]+)+(?![0-9a-z])")
@@ -487,14 +494,14 @@ _ID_CARD = re.compile(r"\d{6}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|
 @lru_cache(maxsize=1)
 def _label_re() -> re.Pattern[str]:
     """A USCC label followed by the code, possibly grouped ("税号：9144 0300 …")."""
-    labels = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))["uscc_labels"]
-    return re.compile(rf"(?:{_alt(labels)})\s*(?:[:：]|为|是)?\s*({_GROUPED})")
+    labels = _data()["uscc_labels"]
+    return re.compile(rf"(?:{_alt(labels)})\s*(?:[:：]|为|是)?\s*\(?\s*({_GROUPED})")
 
 
 @lru_cache(maxsize=1)
 def _not_label_re() -> re.Pattern[str]:
     """A label of another number ("订单号", "身份证") right before an unlabelled code."""
-    labels = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))["not_uscc_labels"]
+    labels = _data()["not_uscc_labels"]
     return re.compile(rf"(?:{_alt(labels)})\s*(?:[:：]|为|是)?\s*\Z")
 
 
@@ -508,7 +515,8 @@ def extract_uscc(text: str) -> list[UsccMention]:
     found: list[tuple[int, int, str, bool]] = []  # (start, end, compact code, labelled)
     for m in _label_re().finditer(t):
         s, e, code = _first_code(t, m.start(1), m.group(1))
-        found.append((s, e, code, True))
+        if len(code) >= MIN_LABELLED_LEN:
+            found.append((s, e, code, True))
     taken = [(s, e) for s, e, _, _ in found]
     for s, e in [m.span() for m in _ISOLATED_18.finditer(t)] + _spaced_codes(t):
         if any(s < te and e > ts for ts, te in taken) or _not_label_re().search(
@@ -531,7 +539,7 @@ def _spaced_codes(t: str) -> list[tuple[int, int]]:
     """Spans of consecutive space-separated groups totalling 18 characters."""
     spans = []
     for m in _SPACED.finditer(t):
-        groups = [(g.start(), g.end()) for g in re.finditer(r"[0-9a-z]+", m.group())]
+        groups = [(g.start(), g.end()) for g in _ALNUM.finditer(m.group())]
         for i, (gs, _) in enumerate(groups):
             total = 0
             for j in range(i, len(groups)):
@@ -545,7 +553,7 @@ def _spaced_codes(t: str) -> list[tuple[int, int]]:
 
 def _first_code(t: str, start: int, grouped: str) -> tuple[int, int, str]:
     """The code after a label: groups joined until 18 characters (never past them)."""
-    groups = re.split(r"[ \-]", grouped)
+    groups = _SEP.split(grouped)
     total, n = 0, 0
     for g in groups:
         if n and total + len(g) > USCC_LEN:
