@@ -40,7 +40,8 @@ from storage.exports import (
 from storage.models import Document, Entity, ExportLog, Finding, Mention, utcnow
 from storage.review import BUSINESS_KINDS, BusinessTarget, resolve_business
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+# Report wording and layout live in data files (packaged with storage/data/**).
+TEMPLATES = Path(__file__).resolve().parent / "data"
 CONTACT_KINDS = ("phone", "wechat", "qq", "email", "url")
 # Characters of context each side of a matched word in an excerpt, and an excerpt's budget:
 # enough for the sentence around the word, short enough for a printed evidence table.
@@ -125,7 +126,7 @@ class PackResult:
 
 @lru_cache(maxsize=1)
 def violation_texts() -> dict[str, dict[str, str]]:
-    """The wording of each violation from templates/violations.yaml."""
+    """The wording of each violation from storage/data/violations.yaml."""
     return yaml.safe_load((TEMPLATES / "violations.yaml").read_text(encoding="utf-8"))
 
 
