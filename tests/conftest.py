@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,19 @@ def _pg_admin_url() -> str:
     return os.environ.get("GREYWATCH_TEST_PG_URL", PG_DEFAULT_URL)
 
 
+def _drop_orphans(conn: Connection) -> None:
+    """Drop test databases left by killed test sessions (their pid no longer runs here)."""
+    if not Path("/proc/self").exists():  # no way to tell live sessions apart: leave them
+        return
+    names = conn.scalars(
+        text("SELECT datname FROM pg_database WHERE datname LIKE 'greywatch\\_test\\_%'")
+    )
+    for name in list(names):
+        pid = name.split("_")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(scope="session")
 def pg_session_url() -> Iterator[str]:
     """A PostgreSQL database created for this test session, dropped afterwards."""
@@ -37,6 +50,7 @@ def pg_session_url() -> Iterator[str]:
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     try:
         with admin.connect() as conn:
+            _drop_orphans(conn)
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # unreachable server, bad credentials
         admin.dispose()
