@@ -179,26 +179,34 @@ def _strip_brackets(text: str) -> tuple[str, str, str]:
     return re.sub(r"\(([^()]*)\)", repl, text), region, form
 
 
+def _longest_suffix(text: str, words: tuple[str, ...], keep: int) -> str:
+    """The longest word of `words` (sorted longest first) ending `text` while leaving at least
+    `keep` characters; a set lookup per length, not a scan of the list."""
+    by_len = _by_length(words)
+    for size, group in by_len:
+        if len(text) - size >= keep and text[-size:] in group:
+            return text[-size:]
+    return ""
+
+
+@lru_cache(maxsize=8)
+def _by_length(words: tuple[str, ...]) -> tuple[tuple[int, frozenset[str]], ...]:
+    sizes = sorted({len(w) for w in words}, reverse=True)
+    return tuple((n, frozenset(w for w in words if len(w) == n)) for n in sizes)
+
+
 def _strip_form(text: str) -> tuple[str, str]:
     """Strip the legal/small-firm form at the end; a branch (…有限公司广州分公司) keeps its form."""
-    for form in vocab().forms:
-        if text.endswith(form) and len(text) - len(form) >= max(MIN_BRAND_CHARS, len(form) == 1):
-            return text[: -len(form)], form
-    return text, ""
+    form = _longest_suffix(text, vocab().forms, MIN_BRAND_CHARS)
+    return (text[: -len(form)], form) if form else (text, "")
 
 
 def _strip_industry(text: str) -> tuple[str, str]:
     """Strip industry words from the end repeatedly, never below MIN_BRAND_CHARS."""
     stripped: list[str] = []
-    changed = True
-    while changed:
-        changed = False
-        for word in vocab().industries:
-            if text.endswith(word) and len(text) - len(word) >= MIN_BRAND_CHARS:
-                text = text[: -len(word)]
-                stripped.insert(0, word)
-                changed = True
-                break
+    while word := _longest_suffix(text, vocab().industries, MIN_BRAND_CHARS):
+        text = text[: -len(word)]
+        stripped.insert(0, word)
     return text, "".join(stripped)
 
 

@@ -46,8 +46,10 @@ FUZZY_MARGIN = 10.0
 CANDIDATE_MIN = 50.0
 # Candidates listed for an unresolved match: enough to choose from, short enough to read.
 MAX_CANDIDATES = 8
-# Records scored per fuzzy query: blocking keeps it small, this caps a pathological brand.
+# Records and look-alike brands scored per fuzzy query: blocking keeps both small, these cap
+# a common bigram ("^金") in a national registry; the best-scoring brands come first.
 MAX_FUZZY_RECORDS = 3000
+MAX_FUZZY_BRANDS = 40
 
 # A fixed line: area code (0 + 2–3 digits, maybe in brackets) and a 7–8 digit number that may
 # be split by a space or dash ("021-62881234", "(021)62881234", "0755 8888 6666").
@@ -154,6 +156,8 @@ class RegistryIndex:
         self.by_uscc: dict[str, int] = {}
         self.by_name: dict[str, int | list[int]] = {}
         self.by_brand: dict[str, int | list[int]] = {}
+        # (brand, region) → rows: region evidence narrows a common brand in O(1).
+        self.by_brand_region: dict[tuple[str, str], int | list[int]] = {}
         self._grams: dict[str, list[str]] | None = None
 
     def __len__(self) -> int:
@@ -197,6 +201,7 @@ class RegistryIndex:
         _multi_add(self.by_name, name if name_norm == name else name_norm, i)
         if brand:
             _multi_add(self.by_brand, brand, i)
+            _multi_add(self.by_brand_region, (brand, self.regions[i]), i)
         self._grams = None
 
     def ref(self, i: int) -> RegRef:
@@ -210,6 +215,10 @@ class RegistryIndex:
 
     def with_brand(self, brand: str) -> list[int]:
         return _multi_get(self.by_brand, brand)
+
+    def with_brand_in(self, brand: str, regions: Iterable[str]) -> list[int]:
+        """Rows of `brand` registered in any of `regions`."""
+        return [i for r in regions for i in _multi_get(self.by_brand_region, (brand, r))]
 
     def similar_brands(self, brand: str) -> list[str]:
         """Brands sharing at least one padded bigram with `brand` (the fuzzy blocking step)."""
@@ -226,7 +235,7 @@ class RegistryIndex:
         return [b for b, n in counts.most_common() if n >= 2 or abs(len(b) - len(brand)) <= 2]
 
 
-def _multi_add(d: dict[str, int | list[int]], key: str, i: int) -> None:
+def _multi_add(d: dict[Any, int | list[int]], key: Any, i: int) -> None:
     cur = d.get(key)
     if cur is None:
         d[key] = i
@@ -236,7 +245,7 @@ def _multi_add(d: dict[str, int | list[int]], key: str, i: int) -> None:
         d[key] = [cur, i]
 
 
-def _multi_get(d: dict[str, int | list[int]], key: str) -> list[int]:
+def _multi_get(d: dict[Any, int | list[int]], key: Any) -> list[int]:
     cur = d.get(key)
     if cur is None:
         return []
@@ -328,7 +337,7 @@ def _by_region(
     wanted, conf = _evidence(name_region, hints)
     if wanted:
         said = "; ".join(f"{city} ({why})" for city, why in wanted.items())
-        local = [i for i in rows if index.regions[i] in wanted]
+        local = index.with_brand_in(brand, wanted)
         if not local:
             method: Method = "none" if name_region else "unresolved"
             return MatchResult(
@@ -422,9 +431,9 @@ def _fuzzy(
     rows: list[int] = []
     brand_score: dict[int, float] = {}
     for b_score, b in scored_brands:
-        ids = index.with_brand(b)
-        if wanted:
-            ids = [i for i in ids if index.regions[i] in wanted] or ([] if name_region else ids)
+        ids = index.with_brand_in(b, wanted) if wanted else index.with_brand(b)
+        if wanted and not ids and not name_region:
+            ids = index.with_brand(b)  # a city elsewhere in the text is weak evidence
         for i in ids[: MAX_FUZZY_RECORDS - len(rows)]:
             rows.append(i)
             brand_score[i] = b_score

@@ -61,6 +61,7 @@ XLSX_MAGIC = b"PK\x03\x04"
 _DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T].*)?$")
 _DATE8 = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _SURROGATE = re.compile("[\udc80-\udcff]")
+_BAD_CHARS = re.compile("[\udc80-\udcff\x00]")
 
 Progress = Callable[[str, int, int | None], None]  # (phase, rows done, rows total or None)
 
@@ -125,7 +126,7 @@ def _write(conn: Connection, path: Path, total: int, progress: Progress | None) 
     inserted = updated = done = 0
     batch: list[dict[str, Any]] = []
     for row in _read_rows(path):
-        rec = _record(path, row)
+        rec = _record(path, row, checked=True)
         parts = split_name(rec["name"])
         rec |= {
             "name_norm": normalize_name(rec["name"]),
@@ -150,8 +151,13 @@ def _write(conn: Connection, path: Path, total: int, progress: Progress | None) 
     return ImportResult(rows=done, inserted=inserted, updated=updated)
 
 
-def _upsert_statement(conn: Connection) -> Any:
-    """INSERT … ON CONFLICT (uscc) DO UPDATE for the connection's dialect."""
+def _upsert_statement(conn: Connection) -> Callable[[list[dict[str, Any]]], None]:
+    """INSERT … ON CONFLICT (uscc) DO UPDATE for the connection's dialect, as a batch writer.
+
+    PostgreSQL goes through SQLAlchemy's batched executemany ("insertmanyvalues"). For SQLite
+    the same statement is compiled once and run with the driver's executemany on tuples: the
+    per-row parameter handling of the ORM layer was a third of the import time.
+    """
     name = conn.dialect.name
     if name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -159,21 +165,36 @@ def _upsert_statement(conn: Connection) -> Any:
         from sqlalchemy.dialects.sqlite import insert
     else:
         raise StorageError(f"registry import supports SQLite and PostgreSQL, not {name}")
-    stmt = insert(Registration.__table__)
-    keep = {"id", "uscc"}
-    return stmt.on_conflict_do_update(
+    table = Registration.__table__
+    stmt = insert(table)
+    stmt = stmt.on_conflict_do_update(
         index_elements=["uscc"],
-        set_={
-            c.name: stmt.excluded[c.name] for c in Registration.__table__.c if c.name not in keep
-        },
+        set_={c.name: stmt.excluded[c.name] for c in table.c if c.name not in ("id", "uscc")},
     )
+    if name != "sqlite":
+        return lambda batch: conn.execute(stmt, batch) and None
+    columns = [c.name for c in table.c if c.name != "id"]
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=columns)
+    order = list(compiled.positiontup or ())
+    process = {k: table.c[k].type.bind_processor(conn.dialect) for k in order}
+    sql = str(compiled)
+
+    def write(batch: list[dict[str, Any]]) -> None:
+        rows = [
+            tuple(p(r[k]) if (p := process[k]) is not None else r[k] for k in order) for r in batch
+        ]
+        conn.exec_driver_sql(sql, rows)
+
+    return write
 
 
-def _flush(conn: Connection, stmt: Any, batch: list[dict[str, Any]]) -> tuple[int, int]:
+def _flush(
+    conn: Connection, write: Callable[[list[dict[str, Any]]], None], batch: list[dict[str, Any]]
+) -> tuple[int, int]:
     """Upsert one batch; returns (inserted, updated) counted by which codes already existed."""
     codes = [r["uscc"] for r in batch]
     existing = set(conn.scalars(select(Registration.uscc).where(Registration.uscc.in_(codes))))
-    conn.execute(stmt, batch)
+    write(batch)
     return len(batch) - len(existing), len(existing)
 
 
@@ -274,14 +295,16 @@ def _row(
         raise InputError(
             f"{path.name}: row {number}: {len(values)} of {width} columns (truncated row?)"
         )
-    cells: dict[str, Any] = {}
-    for i, field in mapping.items():
-        value = values[i]
-        if isinstance(value, str) and _SURROGATE.search(value):
-            _fail(path, number, field, f"bytes that are not valid {enc} (garbled or truncated?)")
-        if isinstance(value, str) and "\x00" in value:
-            _fail(path, number, field, "NUL bytes (is this a text file?)")
-        cells[field] = value
+    cells = {field: values[i] for i, field in mapping.items()}
+    texts = [v for v in cells.values() if isinstance(v, str)]
+    if _BAD_CHARS.search("".join(texts)):  # one scan per row; find the column only if needed
+        for field, value in cells.items():
+            if isinstance(value, str) and _SURROGATE.search(value):
+                _fail(
+                    path, number, field, f"bytes that are not valid {enc} (garbled or truncated?)"
+                )
+            if isinstance(value, str) and "\x00" in value:
+                _fail(path, number, field, "NUL bytes (is this a text file?)")
     return _Row(number, cells)
 
 
@@ -329,8 +352,9 @@ def _text(value: Any) -> str:
     return " ".join(str(value).split())
 
 
-def _record(path: Path, row: _Row) -> dict[str, Any]:
-    """Validate one row and return the column values of a Registration."""
+def _record(path: Path, row: _Row, checked: bool = False) -> dict[str, Any]:
+    """Validate one row and return the column values of a Registration (`checked`: the
+    validation pass already accepted the file, only convert)."""
     get = row.cells.get
     rec: dict[str, Any] = {f: _text(get(f)) for f in ("name", "legal_rep", "status", "address")}
     rec["scope"] = str(get("scope") or "").strip()
@@ -339,18 +363,42 @@ def _record(path: Path, row: _Row) -> dict[str, Any]:
     for field, limit in MAX_CHARS.items():
         if len(rec[field]) > limit:
             _fail(path, row.number, field, f"{len(rec[field])} characters, at most {limit}")
-    rec["uscc"] = _uscc(path, row.number, _text(get("uscc")))
+    code = _text(get("uscc"))
+    rec["uscc"] = _compact_uscc(code) if checked else _uscc(path, row.number, code)
     rec["founded"] = _date(path, row.number, get("founded"))
     return rec
 
 
+# GB 32100 alphabet and weights, for the fast path of `_uscc`: python-stdnum spends ~20 µs
+# per code on cleaning; a million rows validate twice as fast with a table lookup.
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_VALUE = {c: i for i, c in enumerate(_USCC_ALPHABET)}
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_USCC_SHAPE = re.compile(r"[0-9]{8}[0-9A-HJ-NPQRTUWXY]{10}")
+
+
+def _compact_uscc(raw: str) -> str:
+    """An already validated code in its compact form (spaces and dashes out, upper case)."""
+    code = raw.upper()
+    return code if _USCC_SHAPE.fullmatch(code) else str(stdnum_uscc.compact(code))
+
+
 def _uscc(path: Path, number: int, raw: str) -> str:
-    """The compact, validated USCC (GB 32100 check character via python-stdnum)."""
+    """The compact, validated USCC (GB 32100 check character).
+
+    Well-formed codes are checked with a table lookup; anything else goes through
+    python-stdnum, whose exception says what is wrong (length, characters, check).
+    """
+    code = raw.upper()
+    if _USCC_SHAPE.fullmatch(code):
+        total = sum(_USCC_VALUE[c] * w for c, w in zip(code, _USCC_WEIGHTS, strict=False))
+        if code[17] == _USCC_ALPHABET[(31 - total % 31) % 31]:
+            return code
     if not raw:
         _fail(path, number, "uscc", "is empty")
     shown = raw if len(raw) <= 24 else raw[:24] + "…"
     try:
-        return str(stdnum_uscc.validate(raw.upper()))
+        return str(stdnum_uscc.validate(code))
     except InvalidChecksum:
         why = "has a bad check character"
     except InvalidLength:
