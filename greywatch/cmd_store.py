@@ -126,7 +126,7 @@ def runs(
     from storage.db import session_scope
     from storage.repo import list_runs
 
-    with session_scope(_engine(db)) as session:
+    with session_scope(_engine(db), write=False) as session:
         rows = list_runs(session, source, limit)
         table = Table(title="crawl runs", title_justify="left")
         for column in ("id", "source", "trigger", "started", "duration", "status"):
@@ -164,8 +164,11 @@ def _lead_json(row: LeadRow) -> dict[str, Any]:
     return data
 
 
-def _leads_table(rows: list[LeadRow]) -> Table:
-    table = Table(title=f"{len(rows)} leads", title_justify="left")
+def _leads_table(rows: list[LeadRow], limit: int | None) -> Table:
+    title = f"{len(rows)} leads"
+    if limit and len(rows) == limit:
+        title += f" (the first {limit}; --limit 0 lists all)"
+    table = Table(title=title, title_justify="left")
     table.add_column("id", justify="right", no_wrap=True)
     table.add_column("source", no_wrap=True)
     table.add_column("title", overflow="fold", ratio=3)
@@ -228,14 +231,14 @@ def leads(
         review=tuple(r.value for r in review or ()),
         limit=limit or None,
     )
-    with session_scope(_engine(db)) as session:
+    with session_scope(_engine(db), write=False) as session:
         rows = query_leads(session, flt)
     if as_json:
         _out.print(
             json.dumps([_lead_json(r) for r in rows], ensure_ascii=False, indent=1), markup=False
         )
     elif rows:
-        _out.print(_leads_table(rows))
+        _out.print(_leads_table(rows, flt.limit))
     else:
         _out.print("no leads match (try fewer filters, or `greywatch demo` to get some)")
 

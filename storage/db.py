@@ -7,6 +7,7 @@ and is only ever created or changed by the Alembic migrations in `storage/migrat
 from __future__ import annotations
 
 import os
+import re
 import threading
 import weakref
 from collections.abc import Iterator
@@ -20,7 +21,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
@@ -37,6 +44,10 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 # Execution option marking connections of `session_scope` (the write path), see _sqlite_begin.
 _WRITER_OPTION = "greywatch_writer"
+
+# Seconds to wait for a PostgreSQL server before saying it is unreachable (instead of hanging
+# on a filtered port for minutes).
+PG_CONNECT_TIMEOUT_S = 10
 
 _engines: dict[str, Engine] = {}
 _checked: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines whose schema is verified
@@ -106,6 +117,8 @@ def _create_engine(url: str) -> Engine:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     else:
         kwargs["pool_pre_ping"] = True
+        if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg2":
+            kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
     try:
         engine = create_engine(parsed, **kwargs)
     except (NoSuchModuleError, ImportError) as exc:
@@ -163,8 +176,14 @@ def migrate(engine: Engine) -> None:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
-    except OperationalError as exc:
-        raise _storage_error(engine, exc) from exc
+    except DBAPIError as exc:
+        err = _storage_error(engine, exc)
+        if "already exists" in str(err):
+            err.hint = (
+                "the tables exist but the database has no migration record (made with "
+                "create_all?): use a new database, or `alembic stamp head` if it matches"
+            )
+        raise err from exc
     _checked.discard(engine)
 
 
@@ -197,18 +216,23 @@ def _storage_error(engine: Engine, exc: SQLAlchemyError) -> StorageError:
     """A one-line StorageError for a driver error (connection refused, locked, no table)."""
     orig = getattr(exc, "orig", None) or exc
     first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-    hint = UPGRADE_HINT if "no such table" in first or "does not exist" in first else None
+    hint = None
+    if re.search(r'database "[^"]*" does not exist', first):
+        hint = "create the database first (e.g. `createdb greywatch`), then `greywatch db upgrade`"
+    elif "no such table" in first or "does not exist" in first:
+        hint = UPGRADE_HINT
     return StorageError(f"database {safe_url(str(engine.url))}: {first}", hint=hint)
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
+def session_scope(engine: Engine, write: bool = True) -> Iterator[Session]:
     """A session that commits on success and rolls back on error; checks the schema once.
 
-    Driver-level operational errors (unreachable server, locked file) become StorageError.
+    `write=False` for listings: on SQLite they then never wait for the write lock. Driver
+    operational errors (unreachable server, locked file) become StorageError.
     """
     check_schema(engine)
-    session = Session(engine.execution_options(**{_WRITER_OPTION: True}))
+    session = Session(engine.execution_options(**{_WRITER_OPTION: write}))
     try:
         yield session
         session.commit()

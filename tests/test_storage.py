@@ -462,3 +462,29 @@ def test_open_reader_does_not_block_a_writer(engine):
             repo.upsert_source(writer, "tieba", "贴吧", {})
         reader.rollback()
         assert reader.scalar(select(Source.name)) == "贴吧"
+
+
+def test_listing_does_not_wait_for_a_writer(engine):
+    with db.session_scope(engine) as writer:
+        repo.upsert_source(writer, "tieba", "贴吧", {})  # holds the write lock until commit
+        with db.session_scope(engine, write=False) as reader:
+            assert reader.scalar(select(func.count()).select_from(Source)) == 0
+
+
+def test_migrating_a_create_all_database_says_what_to_do(db_url):
+    engine = db.get_engine(db_url)
+    Base.metadata.create_all(engine)
+    db.check_schema(engine)  # usable as it is
+    with pytest.raises(StorageError, match="already exists") as err:
+        db.migrate(engine)
+    assert "no migration record" in err.value.hint
+
+
+def test_missing_postgres_database_hints_createdb(pg_session_url):
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_session_url).set(database="greywatch_no_such_db")
+    engine = db.get_engine(url.render_as_string(hide_password=False))
+    with pytest.raises(StorageError, match="does not exist") as err:
+        db.check_schema(engine)
+    assert "createdb" in err.value.hint
