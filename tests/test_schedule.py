@@ -256,3 +256,36 @@ def test_scheduler_process_runs_sources_and_stops_cleanly_on_sigterm(
     [slow_pid] = [int(m.split()[3]) for m in marks if m.startswith("start slow")]
     with pytest.raises(ProcessLookupError):
         os.kill(slow_pid, 0)
+
+
+def test_real_crawl_command_adopts_the_run_and_failures_are_recorded(
+    sqlite_engine, tmp_path, monkeypatch
+):
+    """The real `greywatch crawl` against the bundled demo site, as the scheduler runs it."""
+    import threading
+
+    from crawler.demo_site.server import serve
+    from crawler.sources import default_sources_path
+
+    server, base = serve()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("GREYWATCH_DEMO_URL", base)
+    monkeypatch.setenv("GREYWATCH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv(schedule.ENV_CRAWL_CMD, raising=False)
+    sources, url = str(default_sources_path()), _url(sqlite_engine)
+    try:
+        ok = schedule.run_source("news-demo", sources, url)
+        missing = schedule.run_source("no-such-source", sources, url)
+    finally:
+        server.shutdown()
+    good, bad = _runs(sqlite_engine)
+    assert (ok, good.source_id, good.trigger, good.status) == (
+        0,
+        "news-demo",
+        "schedule",
+        "finished",
+    )
+    assert good.pages > 0 and good.items > 0 and good.stats
+    assert (missing, bad.status) == (2, "failed")
+    assert bad.message.startswith("crawl exit code 2: error: ")
+    assert "no-such-source" in bad.message
