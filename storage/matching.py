@@ -26,7 +26,15 @@ from stdnum.cn import uscc as stdnum_uscc
 from pipelines.model import Business
 from pipelines.names import area_code_city, find_region, normalize_name, split_name, vocab
 from pipelines.scope import scope_verdict
-from storage.models import BusinessMatch, Document, Entity, Finding, Mention, Registration
+from storage.models import (
+    BusinessMatch,
+    Document,
+    Entity,
+    Finding,
+    Mention,
+    Registration,
+    utcnow,
+)
 
 Method = Literal["uscc", "exact_name", "brand_region", "brand_fuzzy", "unresolved", "none"]
 
@@ -536,6 +544,7 @@ def match_entities(
         row.candidates = result.candidates
         row.verdict = verdict
         row.verdict_reason = reason
+        row.matched_at = utcnow()
         if entity_id not in existing:
             session.add(row)
         counts[result.method] += 1
