@@ -321,10 +321,17 @@ def _apply_analysis(
     finding.lexicon_version, finding.analyzed_at = lexicon_version, utcnow()
 
     session.execute(delete(Mention).where(Mention.document_id == doc.id))
+    found = list(_mentions(analysis))
     seen_at = utc(doc.fetched_at)
+    # Upserted in sorted order: concurrent crawls then lock entity rows in the same order
+    # and cannot deadlock each other on PostgreSQL.
+    ids = {
+        (kind, key[:_KEY_LEN]): _upsert_entity(session, kind, key, display, seen_at)
+        for kind, key, display in sorted({(m[0], m[1], m[2]) for m in found})
+    }
     done: set[tuple[int, int]] = set()
-    for kind, key, display, raw, start, end, note in _mentions(analysis):
-        entity_id = _upsert_entity(session, kind, key, display, seen_at)
+    for kind, key, _display, raw, start, end, note in found:
+        entity_id = ids[(kind, key[:_KEY_LEN])]
         if (entity_id, start) in done:
             continue
         done.add((entity_id, start))

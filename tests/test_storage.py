@@ -488,3 +488,20 @@ def test_missing_postgres_database_hints_createdb(pg_session_url):
     with pytest.raises(StorageError, match="does not exist") as err:
         db.check_schema(engine)
     assert "createdb" in err.value.hint
+
+
+def test_concurrent_writers_share_entities_without_errors(engine):
+    """Parallel crawls save pages naming the same contacts: one entity, no lock errors."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def crawl(worker: int) -> None:
+        for i in range(5):
+            with db.session_scope(engine) as s:
+                record = page(url=f"https://bbs.example.cn/w{worker}/{i}", source_id=f"s{worker}")
+                repo.save_page(s, record, ad_analysis(), "lex-1")
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(crawl, range(4)))  # re-raises any worker's error
+    with Session(engine) as s:
+        assert count(s, Document) == 20 and count(s, Mention) == 80
+        assert count(s, Entity) == 4  # phone, wechat, business, uscc
