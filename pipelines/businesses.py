@@ -62,6 +62,8 @@ class _Rules:
     branch_parents: tuple[str, ...]
     shop_words: tuple[str, ...]
     bank_words: tuple[str, ...]
+    non_shop_words: frozenset[str]
+    shop_reject_pos: frozenset[str]
     person_words: frozenset[str]
     reject_pos: frozenset[str]
     industry: frozenset[str]
@@ -112,6 +114,8 @@ def _rules() -> _Rules:
         branch_parents=tuple(data["branch_parents"]),
         shop_words=tuple(sorted(data["shop_words"], key=len, reverse=True)),
         bank_words=tuple(data["bank_words"]),
+        non_shop_words=frozenset(data["non_shop_words"]),
+        shop_reject_pos=frozenset(data["shop_reject_pos"]),
         person_words=frozenset(data["industry_person_words"]),
         reject_pos=frozenset(data["reject_pos"]),
         industry=frozenset(data["industry_words"]),
@@ -151,9 +155,10 @@ def _non_shop_bigrams() -> frozenset[str]:
     place words (进行, 内部): such a candidate is dropped before any jieba call."""
     rules, tags = _rules(), _jieba()[1]
     ends = {s for s in rules.forms if len(s) == 1}
-    return frozenset(
+    verbs = {
         w for w, tag in tags.items() if len(w) == 2 and w[1] in ends and tag in rules.reject_pos
-    )
+    }
+    return frozenset(verbs | {w for w in rules.non_shop_words if len(w) == 2})
 
 
 # extract_businesses and extract_uscc run on the same page: normalize it once.
@@ -236,8 +241,10 @@ def _name_at(t: str, rs: int, re_: int, ss: int, se: int, rules: _Rules) -> _Can
         head = min(head, last.start)
     shop_part = len(_strip_shop_word(t[head:se], rules)) if head < ss else 0
     before = [k for k in toks if k.end <= head]
-    for start in _left_starts(before, win, rs, form, rules):
+    for start, crossed in _left_starts(before, win, rs, form, rules):
         name_toks = [k for k in before if k.start >= start]
+        if not _plausible(name_toks, crossed, form, rules):
+            continue
         distinct = sum(len(k.text) for k in name_toks if _is_distinctive(k.text, rules))
         if distinct + shop_part >= MIN_DISTINCTIVE:
             break
@@ -268,6 +275,8 @@ def _split_at(toks: list[_Tok], pos: int, split: bool) -> list[_Tok]:
 
 def _is_shop_word(last: _Tok, ss: int, rules: _Rules) -> bool:
     """Does the jieba word ending at a shop suffix name a shop (书店, 印社), not 进行 / 内部?"""
+    if last.text in rules.non_shop_words or last.text[: ss - last.start] in rules.stops:
+        return False  # 同行, 就行, 本店, 该店
     if last.start >= ss or last.text.endswith(rules.shop_words):
         return True
     tag = _jieba()[1].get(last.text)
@@ -276,6 +285,8 @@ def _is_shop_word(last: _Tok, ss: int, rules: _Rules) -> bool:
 
 def _strip_shop_word(word: str, rules: _Rules) -> str:
     """The distinctive part of a word ending in a shop word: "新华书店" → "新华", "银行" → ""."""
+    if word in rules.generic:
+        return ""  # "人民银行", "网上银行"
     for sw in rules.shop_words:  # longest first
         if word.endswith(sw):
             word = word[: -len(sw)]
@@ -285,23 +296,39 @@ def _strip_shop_word(word: str, rules: _Rules) -> str:
     return "" if word in rules.generic or word in rules.descriptors else word
 
 
-def _left_starts(toks: list[_Tok], win: int, rs: int, form: str, rules: _Rules) -> list[int]:
+def _plausible(toks: list[_Tok], crossed: int, form: str, rules: _Rules) -> bool:
+    """Can these words be a name? Words before a crossed soft stop must be rare ("信永中和",
+    not "自己和银行"); a shop name holds no pronoun, adverb or conjunction ("可以自行与银行")."""
+    freq, tags = _jieba()[0].FREQ, _jieba()[1]
+    for k in toks:
+        if len(k.text) < 2 or k.text in rules.stops or _is_region(k.text, rules, False):
+            continue
+        if k.start < crossed and freq.get(k.text, 0) >= COMMON_WORD_FREQ:
+            return False
+        if form == "shop" and tags.get(k.text) in rules.shop_reject_pos:
+            return False
+    return True
+
+
+def _left_starts(
+    toks: list[_Tok], win: int, rs: int, form: str, rules: _Rules
+) -> list[tuple[int, int]]:
     """Where the name may start, best first: after the last stop word or earlier firm name
     (or at the run start). After a soft stop (和, 在, 是, 马上) names may contain it ("信永中和…",
     "马上消费金融…"), so the start before it is the next guess when the name after it has
-    nothing distinctive left."""
+    nothing distinctive left. Each start comes with where the crossed soft stops end."""
     bounds: list[tuple[int, bool]] = [(win, False)] if win == rs else []  # (start, soft)
     for k in toks:
         if k.text in rules.stops or (form != "branch" and k.text in rules.company_suffixes):
             bounds.append((k.end, k.text in rules.soft_stops))
-    starts: list[int] = []
+    starts: list[tuple[int, int]] = []
     for start, soft in reversed(bounds):
-        starts.append(_region_cut(toks, start, form, rules))
+        starts.append((_region_cut(toks, start, form, rules), bounds[-1][0] if starts else -1))
         if not soft:
             break
     if not bounds:  # window cut inside a long run: only a full region token gives a start
         cut = _region_cut(toks, win, form, rules)
-        starts = [cut] if cut > win else []
+        starts = [(cut, -1)] if cut > win else []
     return starts
 
 
