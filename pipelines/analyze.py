@@ -27,9 +27,10 @@ def analyze_text(
 ) -> Analysis:
     """Analyse plain text; spans in the result index `text`."""
     lex = lexicon or Lexicon.load()
-    view = compact(normalize(text))
+    norm = normalize(text)
+    view = compact(norm)
     hits = lex.find(view)
-    contacts = extract_contacts(text)
+    contacts = extract_contacts(text, norm=norm)
     detection = detect(view, hits, contacts)
     return Analysis(
         id=doc_id,

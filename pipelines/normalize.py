@@ -7,8 +7,10 @@ evidence must quote the original, so every normalized character remembers where 
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -35,15 +37,61 @@ def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
-@lru_cache(maxsize=65536)
 def _nfkc_char(ch: str) -> str:
-    """NFKC of one character, minus invisibles: cached, the alphabet of real pages is small."""
+    """NFKC of one character, minus invisibles."""
     if ch in INVISIBLE:
         return ""
     out = unicodedata.normalize("NFKC", ch)
     if len(out) > 1:
         out = "".join(c for c in out if c not in INVISIBLE)
     return out
+
+
+class _FoldTable(dict[int, str]):
+    """A `str.translate` table filled on first sight of each character: NFKC per character at
+    C speed once warm. Characters that do not map one-to-one are remembered in `uneven`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.uneven: set[str] = set()
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        out = _nfkc_char(ch)
+        if len(out) != 1:
+            self.uneven.add(ch)
+        self[code] = out
+        return out
+
+
+class _DecorationTable(dict[int, str | None]):
+    """A `str.translate` table deleting decorations; `seen` collects the decorations met."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self._pattern_size = -1
+
+    def __missing__(self, code: int) -> str | None:
+        ch = chr(code)
+        out = None if is_decoration(ch) else ch
+        if out is None:
+            self.seen.add(ch)
+        self[code] = out
+        return out
+
+    def runs(self) -> re.Pattern[str]:
+        """A regex matching runs of the decorations seen so far (rebuilt when that grows)."""
+        if self._pattern is None or self._pattern_size != len(self.seen):
+            chars = "".join(re.escape(c) for c in sorted(self.seen))
+            self._pattern = re.compile(f"[{chars}]+")
+            self._pattern_size = len(self.seen)
+        return self._pattern
+
+
+_FOLD = _FoldTable()
+_DECORATIONS = _DecorationTable()
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +104,7 @@ class NormalizedText:
 
     original: str
     text: str
-    offsets: tuple[int, ...] | None = None
+    offsets: Sequence[int] | None = None
 
     def origin(self, i: int) -> int:
         """Original index of normalized position `i` (`len(text)` maps to the end)."""
@@ -89,21 +137,16 @@ class NormalizedText:
         return NormalizedText(self.original, "".join(chars), tuple(offs))
 
 
-def _fold(original: str) -> tuple[str, tuple[int, ...] | None]:
+def _fold(original: str) -> tuple[str, Sequence[int] | None]:
     """NFKC per character and invisible removal, returning text and offsets (None: aligned)."""
-    if unicodedata.is_normalized("NFKC", original) and not any(c in INVISIBLE for c in original):
-        return original, None
-    chars: list[str] = []
-    offs: list[int] = []
-    aligned = True
+    folded = original.translate(_FOLD)
+    if _FOLD.uneven.isdisjoint(original):
+        return folded, None
+    # Rare (keycaps, zero-width characters, ㈠): build the offset table character by character.
+    offs = array("i")
     for i, ch in enumerate(original):
-        out = _nfkc_char(ch)
-        if len(out) != 1:
-            aligned = False
-        chars.append(out)
-        offs.extend([i] * len(out))
-    text = "".join(chars)
-    return text, (None if aligned else tuple(offs))
+        offs.extend([i] * len(_FOLD[ord(ch)]))
+    return folded, offs
 
 
 def _to_simplified(text: str) -> str:
@@ -135,4 +178,17 @@ def is_decoration(ch: str) -> bool:
 
 def compact(norm: NormalizedText) -> NormalizedText:
     """The normalized view without decorations: "征 ✨信-修复" reads "征信修复"."""
-    return norm.derive(lambda ch: not is_decoration(ch))
+    text = norm.text.translate(_DECORATIONS)
+    if len(text) == len(norm.text):
+        return norm
+    offs = array("i")
+    pos = 0
+    parent = norm.offsets
+    for m in _DECORATIONS.runs().finditer(norm.text):
+        if parent is None:
+            offs.extend(range(pos, m.start()))
+        else:
+            offs.extend(parent[pos : m.start()])
+        pos = m.end()
+    offs.extend(range(pos, len(norm.text)) if parent is None else parent[pos:])
+    return NormalizedText(norm.original, text, offs)
