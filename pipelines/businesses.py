@@ -9,6 +9,7 @@ Matching runs on the normalized view (Simplified, half-width); spans map back to
 from __future__ import annotations
 
 import bisect
+import itertools
 import logging
 import re
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import jieba
 
 DATA_FILE = Path(__file__).parent / "data" / "business_names.yaml"
+log = logging.getLogger(__name__)
 
 # Longest names considered, in characters before the suffix end: registered names are capped
 # at about 40 characters in practice (region + brand + industry + legal form); a branch adds
@@ -42,6 +44,11 @@ RIGHT_CONTEXT = 4
 # jieba dictionary frequency from which a one-word brand core is common vocabulary ("心理咨询",
 # "阳光法务"), not a brand; brands are unknown to jieba or rare in it (金盾: 6, 恒信: 2).
 COMMON_WORD_FREQ = 50
+
+# Fresh jieba calls per text (~0.1 ms each; repeated windows are cached). Real pages need a
+# few hundred even when dense with ads; a page of keyword soup ("部店厂行社…") would need one
+# per character and take seconds per 100 KB: the rest of such a page is skipped.
+MAX_JIEBA_CALLS = 3000
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff"
 _NAME_WORD = re.compile(rf"[{_HAN}0-9a-z]+")
@@ -217,11 +224,19 @@ def extract_businesses(text: str) -> list[Business]:
     cands: list[_Cand] = []
     runs = [m.span() for m in rules.run_re.finditer(t)]
     run_starts = [s for s, _ in runs]
-    for rx, at in ((rules.suffix_re, _name_at), (rules.industry_re, _brand_at)):
-        for m in rx.finditer(t):  # suffixes and industry words lie inside one run
-            rs, re_ = runs[bisect.bisect_right(run_starts, m.start()) - 1]
-            if re_ - rs >= 3 and (cand := at(t, rs, re_, m.start(), m.end(), rules)):
-                cands.append(cand)
+    hits = itertools.chain(
+        ((m, _name_at) for m in rules.suffix_re.finditer(t)),
+        ((m, _brand_at) for m in rules.industry_re.finditer(t)),
+    )
+    calls = _cut_cached.cache_info().misses + MAX_JIEBA_CALLS
+    for m, at in hits:
+        if _cut_cached.cache_info().misses >= calls:
+            log.warning("business names: over %d word cuts, the rest skipped", MAX_JIEBA_CALLS)
+            break
+        # suffixes and industry words are name characters: each lies inside one run
+        rs, re_ = runs[bisect.bisect_right(run_starts, m.start()) - 1]
+        if re_ - rs >= 3 and (cand := at(t, rs, re_, m.start(), m.end(), rules)):
+            cands.append(cand)
     cands.extend(_bracket_brands(t, rules))
     return [_to_business(norm, c) for c in _longest_non_overlapping(cands)]
 
