@@ -1,9 +1,15 @@
-"""Item pipeline: analyze each fetched page and store it with its finding (idempotent by URL)."""
+"""Item pipeline: analyze each fetched page and store it with its finding (idempotent by URL).
+
+Pages are saved in small batches, one transaction each (a savepoint per page, so one bad page
+does not lose the others): a commit costs far more than a page's rows on a busy disk.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -19,6 +25,10 @@ logger = logging.getLogger(__name__)
 CHINA_TZ = timezone(timedelta(hours=8))
 # A sample that exercises every analysis stage (terms, contacts, business names).
 WARM_UP_TEXT = "深圳市鑫诚信息咨询有限公司 专业征信修复 电话 13800138000 微信 xinc888"
+# Batch size and age: 50 pages or 1 s, whichever first (a killed crawl loses at most that;
+# unsaved pages are simply fetched again next time).
+BATCH_PAGES = 50
+BATCH_SECONDS = 1.0
 _DATE = re.compile(
     r"(\d{4})\s*[-/年.]\s*(\d{1,2})\s*[-/月.]\s*(\d{1,2})\s*日?"
     r"(?:\s*(\d{1,2}):(\d{2})(?::(\d{2}))?)?"
@@ -37,27 +47,61 @@ def parse_published(text: str) -> datetime | None:
         return None
 
 
-def analyze_item(item: PageItem) -> Any:
-    """Analysis of the configured body (title + body) or, without one, of the whole HTML."""
-    from pipelines.analyze import analyze_html, analyze_text
+@dataclass(frozen=True)
+class Analyzed:
+    """An item's analysis plus the page fields that main-text extraction supplied."""
+
+    analysis: Any  # pipelines.model.Analysis
+    title: str
+    author: str
+    published: str
+
+
+def analyze_item(item: PageItem) -> Analyzed:
+    """Analyze the configured body (title + body), or the page's main text (extracted once)."""
+    from pipelines.analyze import analyze_text
+    from pipelines.text import extract_page
 
     if item.body_text:
         text = "\n".join(part for part in (item.title, item.body_text) if part)
-        return analyze_text(text, doc_id=item.url)
-    return analyze_html(item.html, url=item.url, doc_id=item.url)
-
-
-def _page_fields(item: PageItem) -> tuple[str, str]:
-    """(author, published) from selectors, else from main-text extraction when available."""
-    author, published = item.author, item.published
-    if author and published:
-        return author, published
-    try:
-        from pipelines.text import extract_page
-    except ImportError:
-        return author, published
+        analysis = analyze_text(text, doc_id=item.url, title=item.title)
+        return Analyzed(analysis, item.title, item.author, item.published)
     page = extract_page(item.html, url=item.url)
-    return author or (page.author or ""), published or str(page.published or "")
+    # As pipelines.analyze.analyze_html composes it (title first unless the body starts with
+    # it); done here so the page is extracted once and its author and date are kept too.
+    body = page.text
+    text = body if not page.title or body.startswith(page.title) else f"{page.title}\n{body}"
+    analysis = analyze_text(text, doc_id=item.url, title=page.title)
+    return Analyzed(
+        analysis,
+        item.title or page.title,
+        item.author or page.author or "",
+        item.published or str(page.published or ""),
+    )
+
+
+def page_record(item: PageItem, done: Analyzed, run_id: int | None) -> Any:
+    """The storage.repo.PageRecord for an analyzed item."""
+    from storage.repo import PageRecord
+
+    return PageRecord(
+        url=item.url,
+        body=item.body,
+        fetched_at=item.fetched_at,
+        source_id=item.source_id,
+        run_id=run_id,
+        encoding=item.encoding,
+        http_status=item.http_status,
+        headers=item.headers,
+        title=(done.title or done.analysis.title or "")[:1000],
+        text=done.analysis.text,
+        author=done.author[:200],
+        published_at=parse_published(done.published),
+        screenshot_path=item.screenshot_path,
+        rendered=item.rendered,
+        etag=item.etag,
+        last_modified=item.last_modified,
+    )
 
 
 class StorePipeline:
@@ -66,6 +110,8 @@ class StorePipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
+        self.pending: list[tuple[Any, Any]] = []  # (PageRecord, Analysis)
+        self.oldest = 0.0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -80,54 +126,58 @@ class StorePipeline:
         # done mid-crawl it would stall the reactor for seconds and distort download timeouts.
         analyze_text(WARM_UP_TEXT)
 
+    def close_spider(self) -> None:
+        self.flush()
+
     def process_item(self, item: Any) -> Any:
-        """Store one page; analysis or storage trouble drops the item, never the crawl."""
+        """Analyze one page and queue it for saving; trouble drops the item, never the crawl."""
         if not isinstance(item, PageItem):
             return item
         try:
-            analysis = analyze_item(item)
+            done = analyze_item(item)
         except Exception as exc:
-            self._fail("analysis", item.url, exc)
-        try:
-            result = self._save(item, analysis)
-        except Exception as exc:
-            self._fail("storage", item.url, exc)
-        if result.created or result.changed:
-            self.stats.inc_value("greywatch/pages_saved")
-            if analysis.kind == "promotion":
-                self.stats.inc_value("greywatch/leads")
-        else:
-            self.stats.inc_value("greywatch/skipped_unchanged")
+            self._count_error("analysis", item.url, exc)
+            raise DropItem(f"analysis failed for {item.url}") from None
+        record = page_record(item, done, getattr(self.crawler.spider, "run_id", None))
+        if not self.pending:
+            self.oldest = time.monotonic()
+        self.pending.append((record, done.analysis))
+        if len(self.pending) >= BATCH_PAGES or time.monotonic() - self.oldest >= BATCH_SECONDS:
+            self.flush()
         return item
 
-    def _save(self, item: PageItem, analysis: Any) -> Any:
+    def flush(self) -> None:
+        """Save the queued pages in one transaction, one savepoint each."""
         from storage.db import session_scope
-        from storage.repo import PageRecord, save_page
+        from storage.repo import save_page
 
-        author, published = _page_fields(item)
-        record = PageRecord(
-            url=item.url,
-            body=item.body,
-            fetched_at=item.fetched_at,
-            source_id=item.source_id,
-            run_id=getattr(self.crawler.spider, "run_id", None),
-            encoding=item.encoding,
-            http_status=item.http_status,
-            headers=item.headers,
-            title=(item.title or analysis.title or "")[:1000],
-            text=analysis.text,
-            author=author[:200],
-            published_at=parse_published(published),
-            screenshot_path=item.screenshot_path,
-            rendered=item.rendered,
-            etag=item.etag,
-            last_modified=item.last_modified,
-        )
-        with session_scope(self.engine) as session:
-            return save_page(session, record, analysis, self.lexicon_version)
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
+        results = []
+        try:
+            with session_scope(self.engine) as session:
+                for record, analysis in batch:
+                    try:
+                        with session.begin_nested():
+                            result = save_page(session, record, analysis, self.lexicon_version)
+                    except Exception as exc:
+                        self._count_error("storage", record.url, exc)
+                        continue
+                    results.append((result, analysis))
+        except Exception as exc:  # the commit itself failed (database locked, gone)
+            for record, _ in batch:
+                self._count_error("storage", record.url, exc)
+            return
+        for result, analysis in results:
+            if result.created or result.changed:
+                self.stats.inc_value("greywatch/pages_saved")
+                if analysis.kind == "promotion":
+                    self.stats.inc_value("greywatch/leads")
+            else:
+                self.stats.inc_value("greywatch/skipped_unchanged")
 
-    def _fail(self, stage: str, url: str, exc: Exception) -> None:
+    def _count_error(self, stage: str, url: str, exc: Exception) -> None:
         self.stats.inc_value(f"greywatch/errors/{stage}")
         self.stats.inc_value("greywatch/errors")
         logger.error("%s failed for %s: %s: %s", stage, url, type(exc).__name__, exc)
-        raise DropItem(f"{stage} failed for {url}")
