@@ -269,8 +269,9 @@ def _name_at(t: str, rs: int, re_: int, ss: int, se: int, rules: _Rules) -> _Can
         form = "company"  # a bank ("上海浦东发展银行") is a company whatever its suffix
     trailing = rules.trailing_re.match(t, se)
     region = _region_prefix(name_toks, rules) or _bracket_region(t[start:ss], rules)
-    if not region and form == "branch":
-        region = "".join(k.text for k in name_toks[-1:] if _is_region(k.text, rules, False))
+    if not region and form == "branch":  # the branch's own place: "…股份有限公司北京朝阳支行"
+        parent = [i for i, k in enumerate(name_toks) if k.text.endswith(rules.branch_parents)]
+        region = _region_prefix(name_toks[parent[-1] + 1 :] if parent else name_toks[-1:], rules)
     return _Cand(start, trailing.end() if trailing else se, form, region)
 
 
