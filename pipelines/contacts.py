@@ -343,7 +343,7 @@ def _rejected_by_context(rules: _Rules, text: str, start: int, end: int) -> bool
 
 
 def _phones(rules: _Rules, text: str, wechat_at: set[int]) -> Iterator[tuple[_Found, _Phone]]:
-    """Phones in the digit view (and the WeChat contact when a WeChat alias introduces one)."""
+    """Phones in the digit runs (and the WeChat contact when a WeChat alias introduces one)."""
     for m in rules.run.finditer(text):
         rs, re_ = m.span()
         if _MASK_BEFORE_RE.search(text, max(0, rs - 2), rs) or _MASK_AFTER_RE.match(text, re_):
