@@ -217,12 +217,20 @@ def main() -> None:
     ap.add_argument("--names", type=int, default=10_000)
     ap.add_argument("--brands", type=int, default=3000)
     ap.add_argument("--dir", type=Path, default=None, help="keep files here (default: temp)")
+    ap.add_argument(
+        "--match-only",
+        action="store_true",
+        help="reuse --dir/bench.db from an earlier run with the same --rows (skip the import)",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="gw-bench-") as tmp:
         where = args.dir or Path(tmp)
         where.mkdir(parents=True, exist_ok=True)
         csv_path, db_path = where / "registry.csv", where / "bench.db"
-        db_path.unlink(missing_ok=True)
+        if args.match_only:
+            csv_path = Path("/dev/null")  # same seed, same world: only the lead names are needed
+        else:
+            db_path.unlink(missing_ok=True)
         t0 = time.perf_counter()
         world = generate(csv_path, args.rows, args.brands)
         leads = lead_names(world, args.names)
@@ -230,10 +238,11 @@ def main() -> None:
         print(f"generated {args.rows:,} rows ({size_mb:,.0f} MB CSV) and {len(leads):,} lead names "
               f"in {time.perf_counter() - t0:.1f}s")  # fmt: skip
         url = f"sqlite:///{db_path}"
-        imp = _run(_import_child, url, str(csv_path))
-        print(f"import:   {imp['rows']:,} rows in {imp['s']:.1f}s = {imp['rows'] / imp['s']:,.0f} "
-              f"rows/s wall, {imp['rows'] / imp['cpu']:,.0f} rows/s CPU (validate + write), "
-              f"peak RSS {imp['peak_mb']:,.0f} MB")  # fmt: skip
+        if not args.match_only:
+            imp = _run(_import_child, url, str(csv_path))
+            print(f"import:   {imp['rows']:,} rows in {imp['s']:.1f}s = "
+                  f"{imp['rows'] / imp['s']:,.0f} rows/s wall, {imp['rows'] / imp['cpu']:,.0f} "
+                  f"rows/s CPU (validate + write), peak RSS {imp['peak_mb']:,.0f} MB")  # fmt: skip
         m = _run(_match_child, url, leads)
         n = len(leads)
         print(f"index:    {m['registrations']:,} registrations in {m['build_s']:.1f}s, "

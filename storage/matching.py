@@ -465,7 +465,9 @@ def _fuzzy(
     same_brand_rows = [s for s in scored if index.brands[s[2]] == index.brands[top]]
     single = len(same_brand_rows) == 1
     ref = index.ref(top)
-    if b_best >= FUZZY_BRAND_MIN and best >= FUZZY_NAME_MIN and clear and single:
+    # Same length only: a longer or shorter brand (鑫诚达 vs 鑫诚) is another firm, not a typo.
+    same_length = len(ref.brand_core) == len(brand)
+    if b_best >= FUZZY_BRAND_MIN and best >= FUZZY_NAME_MIN and clear and single and same_length:
         return MatchResult(
             ref, "brand_fuzzy", round(0.8 * best / 100, 3), cands,
             f"no registration of brand {brand}; {ref.name} is close (brand {b_best:.0f}/100, "
