@@ -6,9 +6,13 @@ does not lose the others): a commit costs far more than a page's rows on a busy 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import multiprocessing
 import re
 import time
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -105,13 +109,18 @@ def page_record(item: PageItem, done: Analyzed, run_id: int | None) -> Any:
 
 
 class StorePipeline:
-    """Analyze (pipelines.analyze) and save (storage.repo.save_page), counting in the stats."""
+    """Analyze (pipelines.analyze) and save (storage.repo.save_page), counting in the stats.
+
+    With GREYWATCH_ANALYSIS_WORKERS > 0 the analysis runs in worker processes (forked after
+    the warm-up, so they start with the lexicon loaded) while this process keeps fetching.
+    """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
         self.pending: list[tuple[Any, Any]] = []  # (PageRecord, Analysis)
         self.oldest = 0.0
+        self.pool: Executor | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -125,16 +134,30 @@ class StorePipeline:
         # Pay the analysis' one-off loading (lexicon, word segmenter) before the first request:
         # done mid-crawl it would stall the reactor for seconds and distort download timeouts.
         analyze_text(WARM_UP_TEXT)
+        workers = self.crawler.settings.getint("GREYWATCH_ANALYSIS_WORKERS", 0)
+        if workers > 0:
+            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
 
     def close_spider(self) -> None:
         self.flush()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def process_item(self, item: Any) -> Any:
+    async def _analyze(self, item: PageItem) -> Analyzed:
+        if self.pool is not None:
+            try:
+                return await asyncio.wrap_future(self.pool.submit(analyze_item, item))
+            except BrokenProcessPool:
+                logger.warning("analysis worker died; analysing in the crawl process from now on")
+                self.pool = None
+        return analyze_item(item)
+
+    async def process_item(self, item: Any) -> Any:
         """Analyze one page and queue it for saving; trouble drops the item, never the crawl."""
         if not isinstance(item, PageItem):
             return item
         try:
-            done = analyze_item(item)
+            done = await self._analyze(item)
         except Exception as exc:
             self._count_error("analysis", item.url, exc)
             raise DropItem(f"analysis failed for {item.url}") from None

@@ -59,6 +59,14 @@ FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = os.environ.get("GREYWATCH_LOG_LEVEL", "INFO")
 
 ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 300}
+# Scrapy 2.19 starts this many item tasks per response; our callbacks yield one item per page,
+# and the default 100 costs more in task bookkeeping than it buys.
+CONCURRENT_ITEMS = 4
+# Processes that run the analysis beside the crawl (0: analyse in the crawl process). One
+# fills the second core of a small box; the crawl process itself fetches and saves.
+GREYWATCH_ANALYSIS_WORKERS = int(
+    os.environ.get("GREYWATCH_ANALYSIS_WORKERS", "1" if (os.cpu_count() or 1) > 1 else "0")
+)
 EXTENSIONS = {"crawler.extensions.RunRecorder": 500}
 
 # Playwright is configured per browser source only (see crawler/browser.py); these are defaults.

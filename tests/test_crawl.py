@@ -257,6 +257,16 @@ def broken_world(
                 links: {{detail_links: ["body"]}}
                 limits: {{max_pages: 50, max_depth: 1}}
                 politeness: {{download_delay: 0, concurrency: 8}}
+              - id: mapped
+                name: 站点地图
+                preset: sitemap
+                start_urls: ["{world.base}/robots.txt"]
+                politeness: {{download_delay: 0}}
+              - id: fixed
+                name: 固定页面
+                preset: urls
+                start_urls: ["{world.base}/classifieds/ad.html?id=1"]
+                politeness: {{download_delay: 0}}
               - id: gone
                 name: 已关闭
                 preset: urls
@@ -264,7 +274,7 @@ def broken_world(
                 politeness: {{download_delay: 0}}
             """,
         )
-        world.crawl("trap", "capped", "broken", "gone", sources=sources)
+        world.crawl("trap", "capped", "broken", "mapped", "fixed", "gone", sources=sources)
         yield world
 
 
@@ -303,6 +313,23 @@ def test_broken_pages_are_counted_not_fatal(broken_world: World) -> None:
     assert "代理退保" in docs[f"{base}/broken/wrong-charset"].text
     assert docs[f"{base}/broken/truncated"].text.startswith("征信修复")
     assert f"{base}/broken/garbage" in docs  # kept as evidence; nothing to find in it
+
+
+def test_sitemap_and_fixed_url_presets(broken_world: World) -> None:
+    with Session(broken_world.engine) as s:
+        by_source = {
+            (d.source_id, d.url[len(broken_world.base) :]): d.rendered
+            for d in s.scalars(select(Document).where(Document.source_id.in_(("mapped", "fixed"))))
+        }
+    assert by_source == {
+        ("mapped", "/news/2023/0927-pinganpuhui.html"): False,
+        ("mapped", "/news/2023/0928-metro.html"): False,
+        ("fixed", "/classifieds/ad.html?id=1"): False,
+    }
+    # Without a browser the script-rendered ad is invisible: nothing to find.
+    fixed = broken_world.documents()[f"{broken_world.base}/classifieds/ad.html?id=1"]
+    assert "征信" not in fixed.text
+    assert broken_world.run_of("mapped").status == broken_world.run_of("fixed").status == "finished"
 
 
 def test_dead_site_fails_its_run_and_the_exit_code(broken_world: World) -> None:

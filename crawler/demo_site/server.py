@@ -75,6 +75,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(503, b"busy, try again", "text/plain")
         if path == "/bbs/calendar":
             return self._calendar()
+        if path == "/sitemap.xml":
+            return self._sitemap()
         if path.startswith("/broken/"):
             return self._broken(path)
         self._static(path)
@@ -116,6 +118,19 @@ class _Handler(BaseHTTPRequestHandler):
             "</body></html>"
         ).encode("gbk")
         self._send(200, body, "text/html; charset=gbk")
+
+    def _sitemap(self) -> None:
+        """The news articles as a sitemap (absolute URLs, so built from the Host header)."""
+        base = f"http://{self.headers.get('Host', '127.0.0.1')}"
+        urls = "".join(
+            f"<url><loc>{base}/news/2023/{name}</loc><lastmod>2023-09-28</lastmod></url>"
+            for name in ("0927-pinganpuhui.html", "0928-metro.html")
+        )
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
+        )
+        self._send(200, body.encode(), "application/xml")
 
     def _broken(self, path: str) -> None:
         if path == "/broken/500":
