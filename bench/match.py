@@ -115,14 +115,15 @@ def generate(path: Path, rows: int, n_brands: int, seed: int = 11) -> dict:
     return {"brands": brands, "absent": absent, "cities": cities, "sample": sample}
 
 
-def lead_names(world: dict, n: int, seed: int = 5) -> list[tuple[str, str, tuple[str, ...]]]:
-    """(kind, name, hint cities) lead names in the mix ads produce."""
+def lead_names(world: dict, n: int, seed: int = 5) -> list[tuple[str, str, tuple[str, ...], str]]:
+    """(kind, name, hint cities, the registered name it stands for or "") in the mix ads
+    produce."""
     import opencc
 
     s2t = opencc.OpenCC("s2t")
     rng = random.Random(seed)
     sample, cities = world["sample"], world["cities"]
-    leads: list[tuple[str, str, tuple[str, ...]]] = []
+    leads: list[tuple[str, str, tuple[str, ...], str]] = []
     for _ in range(n):
         name, brand, city, industry = rng.choice(sample)
         r = rng.random()
@@ -132,18 +133,18 @@ def lead_names(world: dict, n: int, seed: int = 5) -> list[tuple[str, str, tuple
             shown = shown.replace("(", "（").replace(")", "）")
             if variant > 0.8:
                 shown = " ".join(shown)
-            leads.append(("exact", shown, ()))
+            leads.append(("exact", shown, (), name))
         elif r < 0.55:
-            leads.append(("brand_city", f"{city}{brand}{industry[-2:]}", ()))
+            leads.append(("brand_city", f"{city}{brand}{industry[-2:]}", (), name))
         elif r < 0.70:
-            leads.append(("brand_hint", f"{brand}{industry[-2:]}", (city,)))
+            leads.append(("brand_hint", f"{brand}{industry[-2:]}", (city,), name))
         elif r < 0.85:
             pos = rng.randrange(len(brand))
             typo = brand[:pos] + rng.choice(BRAND_CHARS) + brand[pos + 1 :]
-            leads.append(("lookalike", f"{city}市{typo}{industry}有限公司", ()))
+            leads.append(("lookalike", f"{city}市{typo}{industry}有限公司", (), ""))
         else:
             absent = rng.choice(world["absent"])
-            leads.append(("absent", f"{rng.choice(cities)}市{absent}{industry}有限公司", ()))
+            leads.append(("absent", f"{rng.choice(cities)}市{absent}{industry}有限公司", (), ""))
     return leads
 
 
@@ -184,16 +185,20 @@ def _match_child(url: str, leads: list, q: mp.Queue) -> None:
     # Baseline: normalize + dict lookup (the index's own exact-name dict).
     normalize_name.cache_clear()
     t0, c0 = time.perf_counter(), time.process_time()
-    hits = sum(1 for _, name, _ in leads if normalize_name(name) in index.by_name)
+    hits = sum(1 for _, name, _, _ in leads if normalize_name(name) in index.by_name)
     base_s, base_cpu = time.perf_counter() - t0, time.process_time() - c0
 
     normalize_name.cache_clear()
     split_name.cache_clear()
     methods: Counter[tuple[str, str]] = Counter()
     t0, c0 = time.perf_counter(), time.process_time()
-    for kind, name, cities in leads:
+    for kind, name, cities, meant in leads:
         result = match_business(index, name, region_hints=RegionHints(cities=cities))
-        methods[(kind, result.method)] += 1
+        got = result.registration.name if result.registration else ""
+        # A match to another firm is "wrong"; for look-alikes a match can be right (the typo
+        # spelled another registered brand), so only intended names are judged.
+        verdict = "" if not got or not meant else (" ok" if got == meant else " WRONG")
+        methods[(kind, result.method + verdict)] += 1
     match_s, match_cpu = time.perf_counter() - t0, time.process_time() - c0
     q.put({"registrations": len(index), "build_s": build_s, "build_peak_mb": after_build,
            "base_s": base_s, "base_cpu": base_cpu, "base_hits": hits, "match_s": match_s,

@@ -90,8 +90,10 @@ def normalize_name(name: str) -> str:
     return text.replace("()", "")
 
 
-def _region_at(text: str, start: int, bare_ok: bool = True) -> tuple[str, int] | None:
-    """A region name at `text[start:]` with or without its suffix: (canonical, end) or None."""
+def _region_at(text: str, start: int, strict: bool = True) -> tuple[str, int] | None:
+    """A region name at `text[start:]` with or without its suffix: (canonical, end) or None.
+
+    `strict`: bare names that are also brand words (东方, 中山) need their suffix."""
     v = vocab()
     best: tuple[str, int] | None = None
     for size in (5, 4, 3, 2):
@@ -102,7 +104,7 @@ def _region_at(text: str, start: int, bare_ok: bool = True) -> tuple[str, int] |
         suffix = next((s for s in v.suffixes if text.startswith(s, end)), "")
         if suffix:
             return v.regions[word], end + len(suffix)
-        if bare_ok and word not in v.no_bare and best is None:
+        if (not strict or word not in v.no_bare) and best is None:
             best = (v.regions[word], end)
     return best
 
@@ -170,7 +172,7 @@ def _strip_brackets(text: str) -> tuple[str, str, str]:
         if inner in v.bracket_forms:
             form = form or inner
             return ""
-        hit = _region_at(inner, 0)
+        hit = _region_at(inner, 0, strict=False)  # in brackets even 中山 is a region
         if hit is not None and hit[1] == len(inner):
             region = region or hit[0]
             return ""
@@ -240,6 +242,15 @@ def split_name(name: str) -> NameParts:
         industry=industry,
         form=form,
     )
+
+
+def bare_region_prefix(brand: str) -> tuple[str, str] | None:
+    """(region, rest) when a brand core starts with a bare region name kept because it is
+    also a brand word ("吴忠飞兴" → 吴忠, 飞兴): the matcher tries both readings."""
+    hit = _region_at(brand, 0, strict=False)
+    if hit is None or len(brand) - hit[1] < MIN_BRAND_CHARS:
+        return None
+    return hit[0], brand[hit[1] :]
 
 
 def area_code_city(code: str) -> str:

@@ -24,7 +24,14 @@ from sqlalchemy.orm import Session
 from stdnum.cn import uscc as stdnum_uscc
 
 from pipelines.model import Business
-from pipelines.names import area_code_city, find_region, normalize_name, split_name, vocab
+from pipelines.names import (
+    area_code_city,
+    bare_region_prefix,
+    find_region,
+    normalize_name,
+    split_name,
+    vocab,
+)
 from pipelines.scope import scope_verdict
 from storage.models import (
     BusinessMatch,
@@ -312,11 +319,14 @@ def _match_name(index: RegistryIndex, name: str, hints: RegionHints) -> MatchRes
     parts = split_name(name)
     if not parts.brand_core:
         return MatchResult(None, "none", 0.0, [], f"no brand core in {name}")
-    same_brand = index.with_brand(parts.brand_core)
+    brands, region = (parts.brand_core,), parts.region
+    alt = bare_region_prefix(parts.brand_core) if not region else None
+    if alt is not None and index.with_brand(alt[1]):
+        # Two readings of "吴忠飞兴": a brand, or 吴忠 + 飞兴; both kinds of registration count.
+        brands, region = (parts.brand_core, alt[1]), alt[0]
+    same_brand = [i for b in brands for i in index.with_brand(b)]
     if same_brand:
-        return _by_region(
-            index, name, parts.brand_core, parts.region, parts.industry, same_brand, hints
-        )
+        return _by_region(index, brands, region, parts.industry, same_brand, hints)
     return _fuzzy(index, norm, parts.brand_core, parts.region, hints)
 
 
@@ -329,8 +339,7 @@ def _evidence(name_region: str, hints: RegionHints) -> tuple[dict[str, str], flo
 
 def _by_region(
     index: RegistryIndex,
-    name: str,
-    brand: str,
+    brands: tuple[str, ...],
     name_region: str,
     industry: str,
     rows: list[int],
@@ -340,19 +349,20 @@ def _by_region(
 
     Works on row numbers: a common brand has hundreds of registrations in a national registry.
     """
+    brand = brands[-1]
     cands = [index.ref(i).as_candidate() for i in rows[:MAX_CANDIDATES]]
     where = "、".join(dict.fromkeys(index.regions[i] or "?" for i in rows))
     wanted, conf = _evidence(name_region, hints)
     if wanted:
         said = "; ".join(f"{city} ({why})" for city, why in wanted.items())
-        local = index.with_brand_in(brand, wanted)
+        local = [i for b in brands for i in index.with_brand_in(b, wanted)]
         if not local:
             method: Method = "none" if name_region else "unresolved"
             return MatchResult(
                 None, method, 0.0, cands,
                 f"brand {brand} is registered in {where}, but the evidence points to {said}",
             )  # fmt: skip
-        picked = _one(index, local, brand, industry)
+        picked = _one(index, local, industry)
         if picked is not None:
             r = index.ref(picked)
             return MatchResult(
@@ -363,7 +373,7 @@ def _by_region(
             None, "unresolved", 0.0, [index.ref(i).as_candidate() for i in local[:MAX_CANDIDATES]],
             f"{len(local)} registrations of brand {brand} fit {said}",
         )  # fmt: skip
-    picked = _one(index, rows, brand, industry)
+    picked = _one(index, rows, industry)
     if picked is not None:
         r = index.ref(picked)
         return MatchResult(
@@ -376,17 +386,22 @@ def _by_region(
     )  # fmt: skip
 
 
-def _one(index: RegistryIndex, rows: list[int], brand: str, industry: str) -> int | None:
+def _one(index: RegistryIndex, rows: list[int], industry: str) -> int | None:
     """The single registration left, or the single one whose name has the ad's industry."""
     if len(rows) == 1:
-        tail = _trade_tail(index.names[rows[0]], brand)
+        tail = _trade_tail(index.names[rows[0]], index.brands[rows[0]])
         if industry and _has_trade(tail) and not _same_trade(tail, industry):
             return None  # "鑫诚科技" is not "鑫诚信息咨询"
         return rows[0]
     if industry:
-        fitting = [i for i in rows if _same_trade(_trade_tail(index.names[i], brand), industry)]
-        if len(fitting) == 1:
-            return fitting[0]
+        tails = [(i, _trade_tail(index.names[i], index.brands[i])) for i in rows]
+        # The whole industry first ("法律咨询"), then any of its words ("咨询").
+        for fits in (lambda t: industry in t, lambda t: _same_trade(t, industry)):
+            fitting = [i for i, tail in tails if fits(tail)]
+            if len(fitting) == 1:
+                return fitting[0]
+            if fitting:
+                return None
     return None
 
 

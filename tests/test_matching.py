@@ -108,6 +108,35 @@ def test_match_table(
     assert result.reason
 
 
+TWO_READINGS = [
+    (i, f"91640300AAAAAAAA{i}", name, name, brand, region, "存续")
+    for i, (name, brand, region) in enumerate(
+        [
+            ("吴忠飞兴法律咨询有限公司", "吴忠飞兴", "吴忠"),  # registered without 市
+            ("吴忠市飞兴管理咨询有限公司", "飞兴", "吴忠"),
+            ("银川市飞兴财税咨询有限公司", "飞兴", "银川"),
+        ],
+        start=1,
+    )
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "expected"),
+    [
+        ("吴忠飞兴咨询", "unresolved", None),  # a brand 吴忠飞兴, or 飞兴 in 吴忠: both registered
+        ("吴忠飞兴法律咨询", "brand_region", "吴忠飞兴法律咨询有限公司"),
+        ("吴忠飞兴管理咨询", "brand_region", "吴忠市飞兴管理咨询有限公司"),
+        ("银川飞兴", "brand_region", "银川市飞兴财税咨询有限公司"),
+    ],
+)
+def test_bare_city_prefix_is_read_both_ways(name: str, method: str, expected: str | None) -> None:
+    index = RegistryIndex.from_rows(TWO_READINGS)
+    result = match_business(index, name)
+    assert result.method == method, result.reason
+    assert (result.registration.name if result.registration else None) == expected
+
+
 def test_near_miss_candidates_are_listed_not_merged(index: RegistryIndex) -> None:
     result = match_business(index, "深圳市鑫晟信息咨询有限公司")
     names = {c["name"] for c in result.candidates}

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.names import NameParts, area_code_city, find_region, normalize_name, split_name
+from pipelines.names import (
+    NameParts,
+    area_code_city,
+    bare_region_prefix,
+    find_region,
+    normalize_name,
+    split_name,
+)
 
 
 @pytest.mark.parametrize(
@@ -57,6 +64,8 @@ def test_normalize_name(raw: str, expected: str) -> None:
         ("金盾(深圳)保安服务有限公司", "深圳", "金盾", "保安服务", "有限公司"),
         ("正信(有限合伙)", "", "正信", "", "有限合伙"),
         ("鑫诚(国际)信息咨询有限公司", "", "鑫诚", "国际信息咨询", "有限公司"),
+        ("金新(普洱)信息咨询有限公司", "普洱", "金新", "信息咨询", "有限公司"),  # in brackets
+        ("吉林博道信息科技服务部", "", "吉林博道", "信息科技", "服务部"),  # 吉林 bare: a brand?
         # branches carry their own city
         ("深圳市鑫诚信息咨询有限公司广州分公司", "广州", "鑫诚", "信息咨询", "分公司"),
         ("深圳市鑫诚信息咨询有限公司广州市分公司", "广州", "鑫诚", "信息咨询", "分公司"),
@@ -102,6 +111,19 @@ def test_split_name(name: str, region: str, brand: str, industry: str, form: str
 )
 def test_find_region_in_address(text: str, region: str) -> None:
     assert find_region(text) == region
+
+
+@pytest.mark.parametrize(
+    ("brand", "expected"),
+    [
+        ("吴忠飞兴", ("吴忠", "飞兴")),
+        ("中山鑫诚", ("中山", "鑫诚")),
+        ("东方", None),
+        ("鑫诚", None),
+    ],
+)
+def test_bare_region_prefix(brand: str, expected: tuple[str, str] | None) -> None:
+    assert bare_region_prefix(brand) == expected
 
 
 @pytest.mark.parametrize(
