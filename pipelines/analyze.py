@@ -12,7 +12,7 @@ from pipelines.contacts import extract_contacts
 from pipelines.detect import detect
 from pipelines.lexicon import Lexicon
 from pipelines.model import Analysis
-from pipelines.normalize import compact, normalize
+from pipelines.normalize import compact, normalize_shared
 from pipelines.text import extract_page
 
 
@@ -27,7 +27,7 @@ def analyze_text(
 ) -> Analysis:
     """Analyse plain text; spans in the result index `text`."""
     lex = lexicon or Lexicon.load()
-    norm = normalize(text)
+    norm = normalize_shared(text)
     view = compact(norm)
     hits = lex.find(view)
     contacts = extract_contacts(text, norm=norm)

@@ -22,7 +22,7 @@ from stdnum.cn import uscc as stdnum_uscc
 from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
 
 from pipelines.model import Business, BusinessForm, UsccMention
-from pipelines.normalize import NormalizedText, normalize
+from pipelines.normalize import NormalizedText, normalize_shared
 
 if TYPE_CHECKING:
     import jieba
@@ -169,7 +169,7 @@ def _non_shop_bigrams() -> frozenset[str]:
 
 
 # extract_businesses and extract_uscc run on the same page: normalize it once.
-_normalized = lru_cache(maxsize=4)(normalize)
+_normalized = normalize_shared
 
 
 @dataclass(frozen=True, slots=True)

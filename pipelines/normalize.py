@@ -91,6 +91,14 @@ class _DecorationTable(dict[int, str | None]):
 
 
 _FOLD = _FoldTable()
+# Runs of characters that NFKC might change. ASCII, the CJK Unified Ideographs and the common
+# CJK punctuation (、。“”‘’〈〉《》「」『』【】) are NFKC-stable, and make up nearly all of a
+# Chinese page: skipping them keeps normalization at C speed; the rest goes through _FOLD.
+_UNSURE = re.compile(
+    "[^\t\n\r\x20-\x7e\u4e00-\u9fff\u3001\u3002\u2018\u2019\u201c\u201d\u3008-\u3011]+"
+)
+    "[^\t\n\r\x20-\x7e\u4e00-\u9fff\u3001\u3002\u2018\u2019\u201c\u201d\u3008-\u3011]+"
+)
 _DECORATIONS = _DecorationTable()
 
 
@@ -139,7 +147,7 @@ class NormalizedText:
 
 def _fold(original: str) -> tuple[str, Sequence[int] | None]:
     """NFKC per character and invisible removal, returning text and offsets (None: aligned)."""
-    folded = original.translate(_FOLD)
+    folded = _UNSURE.sub(lambda m: m.group().translate(_FOLD), original)
     if _FOLD.uneven.isdisjoint(original):
         return folded, None
     # Rare (keycaps, zero-width characters, ㈠): build the offset table character by character.
@@ -192,3 +200,8 @@ def compact(norm: NormalizedText) -> NormalizedText:
         pos = m.end()
     offs.extend(range(pos, len(norm.text)) if parent is None else parent[pos:])
     return NormalizedText(norm.original, text, offs)
+
+
+# The stages of one analysis (lexicon, contacts, businesses, USCC) each need the normalized
+# text of the same document: a tiny cache keyed by the text lets them share one normalization.
+normalize_shared = lru_cache(maxsize=4)(normalize)
