@@ -97,8 +97,6 @@ _FOLD = _FoldTable()
 _UNSURE = re.compile(
     "[^\t\n\r\x20-\x7e\u4e00-\u9fff\u3001\u3002\u2018\u2019\u201c\u201d\u3008-\u3011]+"
 )
-    "[^\t\n\r\x20-\x7e\u4e00-\u9fff\u3001\u3002\u2018\u2019\u201c\u201d\u3008-\u3011]+"
-)
 _DECORATIONS = _DecorationTable()
 
 
