@@ -131,6 +131,7 @@ def test_first_crawl_stores_every_thread_and_article(demo_world: World) -> None:
 def test_robots_disallowed_ad_is_never_fetched(demo_world: World) -> None:
     assert not any("/bbs/hidden/" in hit for hit in demo_world.server.hits)
     assert demo_world.hits_after_first.count("/robots.txt") == 2  # once per source
+    assert demo_world.run_of("bbs-demo").stats["greywatch/skipped/robots_txt"] == 1
 
 
 def test_flaky_page_is_retried_into_a_200(demo_world: World) -> None:

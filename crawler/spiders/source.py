@@ -18,9 +18,11 @@ from typing import Any
 
 from scrapy import Request
 from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.selector import Selector
+from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.spiders import CrawlSpider, Rule
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 from twisted.python.failure import Failure
@@ -264,8 +266,7 @@ class SourceSpider(CrawlSpider):
             stats.inc_value("greywatch/skipped_unchanged")
             return
         if "dataloss" in response.flags:
-            stats.inc_value("greywatch/errors/truncated")
-            logger.warning("truncated body from %s: keeping the part received", response.url)
+            self._count_error("truncated", response.url, "keeping the part received")
         rendered = "playwright" in response.flags
         if rendered:
             html, encoding = response.text, response.encoding
@@ -334,7 +335,14 @@ class SourceSpider(CrawlSpider):
         """Any failed request: log it with its URL and count it by reason; the crawl goes on."""
         request = getattr(failure, "request", None)
         url = request.url if request is not None else "?"
-        self._count_error(failure_reason(failure), url, failure.getErrorMessage())
+        reason = failure_reason(failure)
+        # robots.txt or offsite: policy, not a failure (HttpError is an IgnoreRequest too)
+        if failure.check(IgnoreRequest) and not failure.check(HttpError):
+            why = "robots_txt" if "robots.txt" in failure.getErrorMessage() else "ignored"
+            self.crawler.stats.inc_value(f"greywatch/skipped/{why}")
+            logger.info("skipped %s: %s", url, failure.getErrorMessage())
+            return
+        self._count_error(reason, url, failure.getErrorMessage())
 
     def _count_error(self, reason: str, url: str, detail: str = "") -> None:
         self.crawler.stats.inc_value(f"greywatch/errors/{reason}")
