@@ -61,6 +61,10 @@ FUZZY_MARGIN = 10.0
 CANDIDATE_MIN = 50.0
 # Candidates listed for an unresolved match: enough to choose from, short enough to read.
 MAX_CANDIDATES = 8
+# Cities named in a reason ("brand 鑫诚 is registered in 深圳、广州 …"), and rows looked at
+# to find them: a national registry has hundreds of registrations of a common brand.
+MAX_WHERE = 12
+MAX_WHERE_ROWS = 400
 # Records and look-alike brands scored per fuzzy query: blocking keeps both small, these cap
 # a common bigram ("^金") in a national registry; the best-scoring brands come first.
 MAX_FUZZY_RECORDS = 3000
@@ -243,11 +247,10 @@ class RegistryIndex:
                 for g in _bigrams(b):
                     grams.setdefault(g, []).append(b)
             self._grams = grams
-        counts: Counter[str] = Counter()
+        found: set[str] = set()
         for g in _bigrams(brand):
-            counts.update(self._grams.get(g, ()))
-        # Similar length, or sharing two bigrams (an unparsed tail: "鑫诚达信息资询" ~ 鑫诚达).
-        return [b for b, n in counts.most_common() if n >= 2 or abs(len(b) - len(brand)) <= 2]
+            found.update(self._grams.get(g, ()))
+        return list(found)
 
 
 def _multi_add(d: dict[Any, int | list[int]], key: Any, i: int) -> None:
@@ -319,14 +322,21 @@ def _match_name(index: RegistryIndex, name: str, hints: RegionHints) -> MatchRes
     parts = split_name(name)
     if not parts.brand_core:
         return MatchResult(None, "none", 0.0, [], f"no brand core in {name}")
-    brands, region = (parts.brand_core,), parts.region
+    brands, region, label = (parts.brand_core,), parts.region, parts.brand_core
     alt = bare_region_prefix(parts.brand_core) if not region else None
     if alt is not None and index.with_brand(alt[1]):
         # Two readings of "吴忠飞兴": a brand, or 吴忠 + 飞兴; both kinds of registration count.
-        brands, region = (parts.brand_core, alt[1]), alt[0]
-    same_brand = [i for b in brands for i in index.with_brand(b)]
+        brands, region, label = (parts.brand_core, alt[1]), alt[0], alt[1]
+    elif not region:
+        # The same reading the other way: 吉林 in the text, "吉林博道…" registered without 市.
+        brands += tuple(b for r in hints.regions() if (b := r + parts.brand_core) in index.by_brand)
+    same_brand = (
+        index.with_brand(brands[0])
+        if len(brands) == 1
+        else [i for b in brands for i in index.with_brand(b)]
+    )
     if same_brand:
-        return _by_region(index, brands, region, parts.industry, same_brand, hints)
+        return _by_region(index, brands, label, region, parts.industry, same_brand, hints)
     return _fuzzy(index, norm, parts.brand_core, parts.region, hints)
 
 
@@ -340,6 +350,7 @@ def _evidence(name_region: str, hints: RegionHints) -> tuple[dict[str, str], flo
 def _by_region(
     index: RegistryIndex,
     brands: tuple[str, ...],
+    brand: str,
     name_region: str,
     industry: str,
     rows: list[int],
@@ -348,10 +359,10 @@ def _by_region(
     """Same brand core registered once or more: region evidence (then industry) picks one.
 
     Works on row numbers: a common brand has hundreds of registrations in a national registry.
+    `brands` are the readings of the name's brand core; `brand` is the one reasons name.
     """
-    brand = brands[-1]
     cands = [index.ref(i).as_candidate() for i in rows[:MAX_CANDIDATES]]
-    where = "、".join(dict.fromkeys(index.regions[i] or "?" for i in rows))
+    where = _where(index, rows)
     wanted, conf = _evidence(name_region, hints)
     if wanted:
         said = "; ".join(f"{city} ({why})" for city, why in wanted.items())
@@ -384,6 +395,14 @@ def _by_region(
         None, "unresolved", 0.0, cands,
         f"brand {brand} is registered {len(rows)} times ({where}) and nothing says which",
     )  # fmt: skip
+
+
+def _where(index: RegistryIndex, rows: list[int]) -> str:
+    """Where a brand is registered, for reasons: the first MAX_WHERE cities, then a count."""
+    cities = dict.fromkeys(index.regions[i] or "?" for i in rows[:MAX_WHERE_ROWS])
+    shown = "、".join(list(cities)[:MAX_WHERE])
+    more = len(cities) > MAX_WHERE or len(rows) > MAX_WHERE_ROWS
+    return f"{shown} … ({len(rows)} registrations)" if more else shown
 
 
 def _one(index: RegistryIndex, rows: list[int], industry: str) -> int | None:
@@ -442,14 +461,17 @@ def _fuzzy(
     index: RegistryIndex, norm: str, brand: str, name_region: str, hints: RegionHints
 ) -> MatchResult:
     """No registration has this brand core: score blocked look-alikes, accept only a clear one."""
-    scored_brands = sorted(
-        (
-            (s, b)
-            for b in index.similar_brands(brand)
-            if (s := fuzz.ratio(brand, b)) >= CANDIDATE_MIN
-        ),
-        reverse=True,
-    )
+    # Score the blocked brands in rapidfuzz's C loop; keep the best few.
+    scored_brands = [
+        (score, b)
+        for b, score, _ in process.extract(
+            brand,
+            index.similar_brands(brand),
+            scorer=fuzz.ratio,
+            score_cutoff=CANDIDATE_MIN,
+            limit=MAX_FUZZY_BRANDS,
+        )
+    ]
     wanted, _ = _evidence(name_region, hints)
     rows: list[int] = []
     brand_score: dict[int, float] = {}

@@ -115,6 +115,8 @@ TWO_READINGS = [
             ("吴忠飞兴法律咨询有限公司", "吴忠飞兴", "吴忠"),  # registered without 市
             ("吴忠市飞兴管理咨询有限公司", "飞兴", "吴忠"),
             ("银川市飞兴财税咨询有限公司", "飞兴", "银川"),
+            ("吉林博道信息科技服务部", "吉林博道", "吉林"),  # 吉林 bare: kept in the brand
+            ("吉林市博道网络科技有限公司", "博道", "吉林"),
         ],
         start=1,
     )
@@ -128,11 +130,15 @@ TWO_READINGS = [
         ("吴忠飞兴法律咨询", "brand_region", "吴忠飞兴法律咨询有限公司"),
         ("吴忠飞兴管理咨询", "brand_region", "吴忠市飞兴管理咨询有限公司"),
         ("银川飞兴", "brand_region", "银川市飞兴财税咨询有限公司"),
+        ("博道科技 吉林", "unresolved", None),  # 吉林 + 博道, or the brand 吉林博道
+        ("博道网络科技 吉林", "brand_region", "吉林市博道网络科技有限公司"),
     ],
 )
 def test_bare_city_prefix_is_read_both_ways(name: str, method: str, expected: str | None) -> None:
     index = RegistryIndex.from_rows(TWO_READINGS)
-    result = match_business(index, name)
+    name, _, city = name.partition(" ")
+    hints = RegionHints(cities=(city,) if city else ())
+    result = match_business(index, name, region_hints=hints)
     assert result.method == method, result.reason
     assert (result.registration.name if result.registration else None) == expected
 
