@@ -10,6 +10,12 @@ customer-service hub number. Each measurement runs in a forked child so its peak
 (VmHWM minus the resident size at fork, i.e. with the documents already in memory) is its own.
 Baselines in the same run: SHA-256 of the texts, normalization alone, signatures alone, and
 datasketch's MinHash + MinHashLSH on a subset (the library this replaces, for comparison).
+
+Measured 2026-11-25, 2 shared cores (load ~2-5 from other jobs), --docs 1000000:
+    sha256 128,512 docs/s; template_text 5,851; signatures 4,003 (baselines)
+    cluster_templates 4,883 docs/s, 205 s, 593 MiB peak; 2,000/2,000 templates found,
+        precision 1.000, recall 0.999
+    cluster_actors 33,666 docs/s, 30 s, 358 MiB; datasketch (5,000 docs) 448 docs/s
 """
 
 from __future__ import annotations
