@@ -55,11 +55,13 @@ def sources_list(sources: SourcesOption = None) -> None:
     path = sources or default_sources_path()
     config = load_sources(path)
     table = Table(title=str(path), title_justify="left")
-    for column in ("id", "name", "preset", "render", "schedule", "start"):
+    for column in ("id", "preset", "render", "schedule"):
+        table.add_column(column, no_wrap=True)
+    for column in ("name", "start"):
         table.add_column(column, overflow="fold")
     for s in config.sources:
         start = ", ".join(s.start_urls) or (s.search or "")
-        table.add_row(s.id, s.name, s.preset, s.render, s.schedule or "-", start)
+        table.add_row(s.id, s.preset, s.render, s.schedule or "-", s.name, start)
     _out.print(table)
 
 
