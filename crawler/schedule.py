@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 JOBS_TABLE = "apscheduler_jobs"
 JOB_PREFIX = "crawl:"  # job ids are "crawl:<source id>"; other jobs in the table are left alone
+ENV_DATABASE_URL = "GREYWATCH_DATABASE_URL"
 ENV_CRAWL_CMD = "GREYWATCH_CRAWL_CMD"  # replaces `python -m greywatch crawl` (tests, wrappers)
 
 # A run missed while the host slept or all workers were busy still starts if it is at most
@@ -75,10 +76,11 @@ class SimpleSource:
 
 
 def crawl_command(
-    source_id: str, run_id: int, sources_path: str, db_url: str, prefix: Sequence[str] | None = None
+    source_id: str, run_id: int, sources_path: str, prefix: Sequence[str] | None = None
 ) -> list[str]:
-    """The crawl subprocess command line (CONTRACTS.md); `prefix` or $GREYWATCH_CRAWL_CMD
-    replaces `python -m greywatch crawl`."""
+    """The crawl subprocess command line; `prefix` or $GREYWATCH_CRAWL_CMD replaces
+    `python -m greywatch crawl`. The database URL travels in the environment, not the command
+    line, so a password in it never shows in `ps`."""
     if prefix is None:
         env = os.environ.get(ENV_CRAWL_CMD)
         prefix = shlex.split(env) if env else [sys.executable, "-m", "greywatch", "crawl"]
@@ -86,7 +88,6 @@ def crawl_command(
         *prefix,
         *(source_id, "--trigger", "schedule", "--run-id", str(run_id)),
         *(["--sources", sources_path] if sources_path else []),
-        *("--db", db_url),
     ]
 
 
@@ -172,7 +173,7 @@ def run_source(
     logs = data_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"run-{run_id}-{source_id}.log"
-    cmd = crawl_command(source_id, run_id, sources_path, db_url, command)
+    cmd = crawl_command(source_id, run_id, sources_path, command)
     log.info("run %s: crawling %s (log %s)", run_id, source_id, log_path)
     returncode: int | None = None
     try:
@@ -181,7 +182,8 @@ def run_source(
             # crawl itself (Scrapy treats a second signal as "kill now").
             proc = subprocess.Popen(
                 cmd,
-                env={**os.environ, "PYTHONIOENCODING": "utf-8"},  # Chinese error text intact
+                # Chinese error text intact; the database URL kept off the command line.
+                env={**os.environ, "PYTHONIOENCODING": "utf-8", ENV_DATABASE_URL: db_url},
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -29,7 +29,9 @@ FAKE_CRAWL = """
 import os, sys, time
 from pathlib import Path
 args = sys.argv[1:]
-source, run_id, db = args[0], int(args[args.index("--run-id") + 1]), args[args.index("--db") + 1]
+source, run_id = args[0], int(args[args.index("--run-id") + 1])
+db = os.environ["GREYWATCH_DATABASE_URL"]
+assert "--db" not in args, args  # the URL (and any password in it) stays off the command line
 assert args[1:3] == ["--trigger", "schedule"], args
 marks = Path(os.environ["FAKE_CRAWL_MARKS"])
 with marks.open("a") as f:
@@ -133,7 +135,7 @@ def test_crawl_command(monkeypatch, env, prefix, head):
         monkeypatch.setenv(schedule.ENV_CRAWL_CMD, env)
     else:
         monkeypatch.delenv(schedule.ENV_CRAWL_CMD, raising=False)
-    cmd = schedule.crawl_command("tieba", 7, "sources.yaml", "sqlite:///g.db", prefix)
+    cmd = schedule.crawl_command("tieba", 7, "sources.yaml", prefix)
     assert cmd == [
         *head,
         "tieba",
@@ -143,8 +145,6 @@ def test_crawl_command(monkeypatch, env, prefix, head):
         "7",
         "--sources",
         "sources.yaml",
-        "--db",
-        "sqlite:///g.db",
     ]
 
 
