@@ -63,19 +63,16 @@ class Analyzed:
 
 def analyze_item(item: PageItem) -> Analyzed:
     """Analyze the configured body (title + body), or the page's main text (extracted once)."""
-    from pipelines.analyze import analyze_text
+    from pipelines.analyze import analyze_page, analyze_text
     from pipelines.text import extract_page
 
     if item.body_text:
         text = "\n".join(part for part in (item.title, item.body_text) if part)
         analysis = analyze_text(text, doc_id=item.url, title=item.title)
         return Analyzed(analysis, item.title, item.author, item.published)
+    # Extracted here (not through analyze_html) so the page's author and date are kept too.
     page = extract_page(item.html, url=item.url)
-    # As pipelines.analyze.analyze_html composes it (title first unless the body starts with
-    # it); done here so the page is extracted once and its author and date are kept too.
-    body = page.text
-    text = body if not page.title or body.startswith(page.title) else f"{page.title}\n{body}"
-    analysis = analyze_text(text, doc_id=item.url, title=page.title)
+    analysis = analyze_page(page, doc_id=item.url)
     return Analyzed(
         analysis,
         item.title or page.title,

@@ -13,7 +13,7 @@ from pipelines.detect import detect
 from pipelines.lexicon import Lexicon
 from pipelines.model import Analysis
 from pipelines.normalize import compact, normalize_shared
-from pipelines.text import extract_page
+from pipelines.text import Page, extract_page
 
 
 def lexicon_version() -> str:
@@ -43,14 +43,16 @@ def analyze_text(
     )
 
 
+def analyze_page(page: Page, doc_id: str = "", lexicon: Lexicon | None = None) -> Analysis:
+    """Analyse an extracted page: the title followed by the body, so a title that sells counts
+    too (the title is not repeated when the body already starts with it)."""
+    body = page.text
+    text = body if not page.title or body.startswith(page.title) else f"{page.title}\n{body}"
+    return analyze_text(text, doc_id=doc_id, title=page.title, lexicon=lexicon)
+
+
 def analyze_html(
     html: str | bytes, url: str = "", doc_id: str = "", lexicon: Lexicon | None = None
 ) -> Analysis:
-    """Analyse an HTML page: main text first (spam, navigation and hidden blocks dropped).
-
-    The analysed text is the title followed by the body, so a title that sells counts too.
-    """
-    page = extract_page(html, url=url)
-    body = page.text
-    text = body if not page.title or body.startswith(page.title) else f"{page.title}\n{body}"
-    return analyze_text(text, doc_id=doc_id or url, title=page.title, lexicon=lexicon)
+    """Analyse an HTML page: main text first (spam, navigation and hidden blocks dropped)."""
+    return analyze_page(extract_page(html, url=url), doc_id=doc_id or url, lexicon=lexicon)
