@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 
 from greywatch import cmd_analyze, cmd_cases, cmd_crawl, cmd_link, cmd_registry, cmd_store
+from greywatch.console import make_console
 from greywatch.errors import GreywatchError
 
 app = typer.Typer(
@@ -26,7 +26,7 @@ app = typer.Typer(
 for module in (cmd_analyze, cmd_crawl, cmd_store, cmd_registry, cmd_link, cmd_cases):
     module.register(app)
 
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_err = make_console(stderr=True)
 
 
 def main() -> None:

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Annotated, TextIO
 
 import typer
-from rich.console import Console
 
+from greywatch.console import make_console
 from greywatch.errors import InputError
 
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_err = make_console(stderr=True)
 
 
 class InputFormat(StrEnum):

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy.orm import Session
 
 from greywatch.cmd_store import DbOption, KindChoice, ReviewChoice, leads_app, parse_since
+from greywatch.console import make_console
 from greywatch.errors import InputError
 from storage.models import REVIEW_STATUSES
 
@@ -34,7 +35,7 @@ report_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-_out = Console(highlight=False, soft_wrap=True)
+_out = make_console()
 
 UserOption = Annotated[
     str | None,

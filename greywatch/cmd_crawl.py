@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from greywatch.console import make_console
 from greywatch.errors import ConfigError
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = make_console()
+_err = make_console(stderr=True)
 
 sources_app = typer.Typer(help="Check and list the configured crawl sources.", no_args_is_help=True)
 
@@ -110,9 +110,14 @@ def crawl(
 def demo(db: DbOption = None) -> None:
     """Serve the bundled demo site on 127.0.0.1, crawl it, and print the leads found."""
     from crawler.demo import run_demo
-    from storage.db import database_url
+    from greywatch.tables import leads_table
+    from storage.db import database_url, safe_url
 
-    results = run_demo(database_url(db), _out, _err)
+    url = database_url(db)
+    results, leads = run_demo(url, _err)
+    _out.print(leads_table(leads))
+    _out.print(f"{len(leads)} leads; database: {safe_url(url)}")
+    _out.print("next: `greywatch leads` to list them, `greywatch runs` to see the crawl runs")
     raise typer.Exit(0 if all(r.status == "finished" for r in results) else 1)
 
 

@@ -12,14 +12,15 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy.orm import Session
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+from greywatch.console import make_console
+
+_out = make_console()
+_err = make_console(stderr=True)
 
 DbOption = Annotated[
     str | None,

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from greywatch.console import make_console
 from greywatch.errors import ConfigError, InputError
+from greywatch.tables import leads_table
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
     from storage.models import CrawlRun, Document
     from storage.repo import LeadRow
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = make_console()
+_err = make_console(stderr=True)
 
 # The one definition of the shared database option of this module's commands.
 DbOption = Annotated[
@@ -164,32 +165,6 @@ def _lead_json(row: LeadRow) -> dict[str, Any]:
     return data
 
 
-def _leads_table(rows: list[LeadRow], limit: int | None) -> Table:
-    title = f"{len(rows)} leads"
-    if limit and len(rows) == limit:
-        title += f" (the first {limit}; --limit 0 lists all)"
-    table = Table(title=title, title_justify="left")
-    table.add_column("id", justify="right", no_wrap=True)
-    table.add_column("source", no_wrap=True)
-    table.add_column("title", overflow="fold", ratio=3)
-    table.add_column("categories", overflow="fold")
-    table.add_column("score", justify="right", no_wrap=True)
-    table.add_column("contacts", overflow="fold", ratio=2)
-    table.add_column("review", no_wrap=True)
-    for r in rows:
-        contacts = ", ".join(f"{c['kind']}:{c['value']}" for c in r.contacts)
-        table.add_row(
-            str(r.finding_id),
-            r.source_id or "-",
-            r.title or r.url,
-            ", ".join(r.categories),
-            f"{r.score:.2f}",
-            contacts or "-",
-            r.review_status,
-        )
-    return table
-
-
 @leads_app.callback(invoke_without_command=True)
 def leads(
     ctx: typer.Context,
@@ -238,7 +213,7 @@ def leads(
             json.dumps([_lead_json(r) for r in rows], ensure_ascii=False, indent=1), markup=False
         )
     elif rows:
-        _out.print(_leads_table(rows, flt.limit))
+        _out.print(leads_table(rows, flt.limit))
     else:
         _out.print("no leads match (try fewer filters, or `greywatch demo` to get some)")
 
