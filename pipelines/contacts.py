@@ -57,10 +57,11 @@ _HAS_PHONE_RE = re.compile(r"1[3-9][0-9]{9}|0[1-9][0-9]{8}|[48]00[0-9]{7}|86[1-9
 _MIN_PHONE_DIGITS = 10
 _MAX_PHONE_DIGITS = 16
 
-# Filler between an alias and the id: "微信号码：", "vx = ", "QQ（", "微信是 ".
-_FILLER_RE = re.compile(
-    r"(?:[\s:=\-~>→(\[【「<\"'“‘+]|&nbsp;|号码|号|账号|id(?![a-z0-9_])|是|为){0,8}"
-)
+# Punctuation between an alias and the id ("vx = ", "QQ（", "微信：【"); the filler *words*
+# (号码, 详聊, 搜索 …) come from the data file's alias_fillers.
+_FILLER_PUNCT = r"[\s:=\-~>→(\[【「<\"'“‘+]|&nbsp;"
+# At most this many filler pieces (punctuation or words) after an alias: "加微信详聊 ：【".
+_MAX_FILLER = 8
 # WeChat id rule: 6–20 characters, a letter first, then letters, digits, "_" or "-".
 _WECHAT_ID_RE = re.compile(r"[a-z][a-z0-9_-]{5,19}(?![a-z0-9_-])(?!@|\.[a-z])")
 # Default WeChat ids carry their own marker and need no alias.
@@ -90,6 +91,7 @@ class _Rules:
 
     wechat_alias: re.Pattern[str]
     qq_alias: re.Pattern[str]
+    filler: re.Pattern[str]  # what may stand between an alias and the id
     context: re.Pattern[str]  # groups: neg (not-a-contact word) / pos (contact alias)
     same_number: re.Pattern[str]
     amount_prefixes: tuple[str, ...]
@@ -129,7 +131,9 @@ def _words(data: dict[str, object], key: str) -> list[str]:
     return words
 
 
-def _alternation(words: Iterable[str], left_bound: bool = True) -> str:
+def _alternation(
+    words: Iterable[str], left_bound: bool = True, right_bound: str = r"(?![a-z])"
+) -> str:
     """Longest-first alternation; ASCII words match only as whole words (wx, not wxid_).
 
     Without `left_bound` every alternative starts with a literal, which lets the regex engine
@@ -142,7 +146,7 @@ def _alternation(words: Iterable[str], left_bound: bool = True) -> str:
         if left_bound and w[0].isascii() and w[0].isalnum():
             p = r"(?<![a-z0-9_])" + p
         if w[-1].isascii() and w[-1].isalpha():
-            p += r"(?![a-z])"
+            p += right_bound
         parts.append(p)
     return "(?:" + "|".join(parts) + ")"
 
@@ -154,6 +158,16 @@ def _starts_word(text: str, m: re.Match[str]) -> bool:
 
 
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _unshadowed(aliases: list[str], fillers: list[str]) -> list[str]:
+    """Aliases minus those that are another alias plus a filler word (微信号 = 微信 + 号).
+
+    The longest alias wins the scan, so 微信号 would leave "码" of 微信号码 in front of the id;
+    read as 微信 + filler, 号码 is consumed whole.
+    """
+    known = set(aliases)
+    return [a for a in aliases if not any(a.endswith(f) and a[: -len(f)] in known for f in fillers)]
 
 
 @lru_cache(maxsize=1)
@@ -177,14 +191,20 @@ def _rules() -> _Rules:
     # "加微信", "加我QQ": a prefix may stand before any alias; spelled out as whole words so
     # the longest reading wins (加微信 over 加微) and every alternative starts with a literal.
     prefixes = ["", *_words(data, "alias_prefixes")]
+    fillers = _words(data, "alias_fillers")
 
     def scanner(key: str) -> re.Pattern[str]:
-        words = _words(data, key)
+        words = _unshadowed(_words(data, key), fillers)
         return re.compile(_alternation((p + w for p in prefixes for w in words), False))
 
     return _Rules(
         wechat_alias=scanner("wechat_aliases"),
         qq_alias=scanner("qq_aliases"),
+        # "id" is a filler only as a whole word: in "微信：idea_2023" it is part of the id.
+        filler=re.compile(
+            rf"(?:{_FILLER_PUNCT}|{_alternation(fillers, False, r'(?![a-z0-9_])')})"
+            rf"{{0,{_MAX_FILLER}}}"
+        ),
         context=re.compile(
             rf"(?P<neg>{_alternation(_words(data, 'not_contact_context'))})"
             rf"|(?P<pos>{_alternation(aliases)})"
@@ -232,15 +252,17 @@ class _Run:
 
     groups: list[tuple[int, int]]  # normalized spans of contiguous digits
     digits: list[str]
-    breakable: list[bool]  # whitespace or ASCII/numeral switch: a word may end here
+    breakable: list[bool]  # whitespace, a bracket or an ASCII/numeral switch: a word may end here
     dashed: list[bool]  # separator holds "-": an extension may follow
     dotted: list[bool]
     soft: list[bool]  # ASCII digits meet decoded numerals with nothing between
+    bracket: list[bool]  # separator holds "(" or ")": a remark such as （24小时） opens/closes
 
 
 def _split_run(rules: _Rules, text: str, start: int, end: int) -> _Run:
     """Groups of a run with numerals read as digits; a switch between ASCII digits and decoded
-    numerals is a soft break, so prose glued to a number (第一13800138000) can be left out."""
+    numerals is a soft break, so prose glued to a number (第一13800138000) can be left out, and
+    so is a bracket, so a remark's digits (139-1234-5678（24小时）) are not read into the number."""
     decoded = text[start:end].translate(rules.digit_table)
     groups: list[tuple[int, int]] = []
     soft: list[bool] = []
@@ -253,10 +275,13 @@ def _split_run(rules: _Rules, text: str, start: int, end: int) -> _Run:
         for k, p in enumerate(_ASCII_OR_DECODED_RE.finditer(text, gs, ge)):
             soft.append(k > 0)
             groups.append(p.span())
-    run = _Run(groups, [decoded[s - start : e - start] for s, e in groups], [], [], [], soft[1:])
+    digits = [decoded[s - start : e - start] for s, e in groups]
+    run = _Run(groups, digits, [], [], [], soft[1:], [])
     for k in range(len(groups) - 1):
         sep = text[groups[k][1] : groups[k + 1][0]]
-        run.breakable.append(soft[k + 1] or bool(_WS_SEP_RE.fullmatch(sep)))
+        # Full-width brackets are "(" and ")" once normalized.
+        run.bracket.append("(" in sep or ")" in sep)
+        run.breakable.append(soft[k + 1] or run.bracket[k] or bool(_WS_SEP_RE.fullmatch(sep)))
         run.dashed.append("-" in sep)
         run.dotted.append("." in sep)
     return run
@@ -373,22 +398,24 @@ def _phones(rules: _Rules, text: str, wechat_at: set[int]) -> Iterator[tuple[_Fo
                 yield _Found("wechat", phone.national, ns, ne), phone
 
 
-def _after_alias(pattern: re.Pattern[str], text: str) -> Iterator[int]:
-    """Positions right after each alias and its filler ("微信号：" → where the id starts)."""
+def _after_alias(rules: _Rules, pattern: re.Pattern[str], text: str) -> Iterator[int]:
+    """Positions right after each alias and its filler ("微信号码：" → where the id starts)."""
     for m in pattern.finditer(text):
         if _starts_word(text, m):
-            yield _FILLER_RE.match(text, m.end()).end()
+            yield rules.filler.match(text, m.end()).end()
 
 
 def _qq_numbers(rules: _Rules, text: str) -> Iterator[_Found]:
     """QQ numbers: 5–11 digits not starting with 0, right after a QQ alias."""
-    for p in _after_alias(rules.qq_alias, text):
+    for p in _after_alias(rules, rules.qq_alias, text):
         m = rules.run.match(text, p)
         if not m:
             continue
         run = _split_run(rules, text, *m.span())
-        # A switch between digits and numerals ends the number: QQ 87654321一起 is 87654321.
-        end = next((k for k, b in enumerate(run.soft) if b), len(run.groups) - 1)
+        # A switch between digits and numerals ends the number (QQ 87654321一起 is 87654321),
+        # and so does a bracket (QQ 87654321（24小时）).
+        ends = (k for k, (s, b) in enumerate(zip(run.soft, run.bracket, strict=True)) if s or b)
+        end = next(ends, len(run.groups) - 1)
         if not 5 <= len("".join(run.digits[: end + 1])) <= 11:
             end = next((k for k, b in enumerate(run.breakable) if b), end)
         value = "".join(run.digits[: end + 1])
@@ -398,7 +425,7 @@ def _qq_numbers(rules: _Rules, text: str) -> Iterator[_Found]:
 
 def _wechat_ids(rules: _Rules, text: str, wechat_at: set[int]) -> Iterator[_Found]:
     """WeChat ids after an alias (digits there are left to the phone scan via `wechat_at`)."""
-    for p in _after_alias(rules.wechat_alias, text):
+    for p in _after_alias(rules, rules.wechat_alias, text):
         if p < len(text) and text[p] in rules.digit_chars:
             wechat_at.add(p)
             continue
