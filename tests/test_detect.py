@@ -104,7 +104,8 @@ def test_seed_article_is_a_warning_with_all_four_categories() -> None:
 def test_seed_article_as_html_keeps_spam_out() -> None:
     body = SEED.read_text(encoding="utf-8")
     paras = "".join(f"<p>{line.strip()}</p>" for line in body.splitlines() if line.strip())
-    html = f"<html><head><title>平安普惠多措并舉打擊金融黑灰產_深圳熱線</title></head><body>{paras}</body></html>"
+    title = "平安普惠多措并舉打擊金融黑灰產_深圳熱線"
+    html = f"<html><head><title>{title}</title></head><body>{paras}</body></html>"
     a = analyze_html(html, url="http://news.example.cn/a/1.html")
     assert a.kind == "warning"
     assert "平安普惠" in a.text
