@@ -144,16 +144,16 @@ def _category_reason(cat: str, rule: CategoryRule | None, scope: str, rules: Sco
         return ""
     if rule.forbidden:
         return (
-            f"advertises {rule.service}, which no registered scope can cover "
-            f"(registration systems refuse {'、'.join(rules.forbidden_entries[:4])})"
+            f"宣传{rule.service}，任何登记经营范围都不能涵盖"
+            f"（登记机关不予登记{'、'.join(rules.forbidden_entries[:4])}等经营范围）"
         )
     granted, excluded = split_exclusions(scope, rules.exclusion_markers)
     cover, barring = _covering(rule, granted, excluded)
     if cover is not None:
         return ""
-    why = f"; the scope states {barring}" if barring else ""
+    why = f"；经营范围注明{barring}" if barring else ""
     needs = "、".join(c.entry for c in rule.covers) or "—"
-    return f"advertises {rule.service}, not covered (would need {needs}){why}"
+    return f"宣传{rule.service}，超出经营范围（需登记{needs}）{why}"
 
 
 def _caveats(scope: str, categories: tuple[str, ...], rules: ScopeRules) -> list[str]:
@@ -164,13 +164,13 @@ def _caveats(scope: str, categories: tuple[str, ...], rules: ScopeRules) -> list
         rule = rules.categories.get(cat)
         cover = _covering(rule, granted, excluded)[0] if rule else None
         if cover is not None and cover.licence:
-            notes.append(f"{rule.service} covered by “{cover.entry}” only with {cover.licence}")
+            notes.append(f"{rule.service}仅在取得{cover.licence}后由“{cover.entry}”涵盖")
     for word, licence in rules.restricted.items():
         if word in granted:
-            notes.append(f"“{word}” in the scope needs {licence}")
+            notes.append(f"经营范围中的“{word}”须{licence}")
     bad = [e for e in rules.forbidden_entries if e in granted]
     if bad:
-        notes.append(f"scope lists {'、'.join(bad)}, which registration systems refuse")
+        notes.append(f"经营范围列有{'、'.join(bad)}，登记机关不予登记此类事项")
     return notes
 
 
@@ -180,25 +180,23 @@ def scope_verdict(
     """Verdict for a matched registration (or None) and the advertised service categories."""
     rules = load_rules()
     if registration is None:
-        return Verdict("not_registered", "no registration found for this business name")
+        return Verdict("not_registered", "未找到该名称的登记信息")
     status = (registration.status or "").strip()
     dead = next((s for s in rules.inactive_statuses if s in status), None)
     if dead is not None:
         return Verdict(
             "inactive",
-            f"{registration.name} has 登记状态 “{status}”: it can no longer trade, yet advertises",
+            f"{registration.name}登记状态为“{status}”，已不能经营，却仍在宣传",
         )
     scope = registration.scope or ""
     cats = tuple(dict.fromkeys(categories))
     known = [c for c in cats if c in rules.categories]
     if not known:
-        return Verdict("", f"no advertised service to compare; registered scope {quote(scope)}")
+        return Verdict("", f"无可比对的宣传服务；登记经营范围{quote(scope)}")
     problems = [r for c in known if (r := _category_reason(c, rules.categories[c], scope, rules))]
     notes = _caveats(scope, tuple(known), rules)
-    tail = f" ({'; '.join(notes)})" if notes else ""
+    tail = f"（{'；'.join(notes)}）" if notes else ""
     if problems:
-        return Verdict(
-            "out_of_scope", f"{'; '.join(problems)}; registered scope {quote(scope)}{tail}"
-        )
+        return Verdict("out_of_scope", f"{'；'.join(problems)}；登记经营范围{quote(scope)}{tail}")
     services = "、".join(rules.categories[c].service for c in known)
-    return Verdict("in_scope", f"registered scope {quote(scope)} covers {services}{tail}")
+    return Verdict("in_scope", f"登记经营范围{quote(scope)}涵盖{services}{tail}")

@@ -228,7 +228,7 @@ def build_world(session: Session) -> World:
     verdicts = {
         XINCHENG: ("out_of_scope", "征信修复不在登记经营范围内，且属于禁止登记事项"),
         ANXIN: ("inactive", "登记状态为注销"),
-        HENGTONG: ("not_registered", "no registration found for this business name"),
+        HENGTONG: ("not_registered", "未找到该名称的登记信息"),
         ZHENGXIN: ("in_scope", "法律咨询覆盖代理维权"),
     }
     for name, (verdict, reason) in verdicts.items():

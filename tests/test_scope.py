@@ -29,7 +29,7 @@ class Reg:
     ("status", "scope", "categories", "verdict", "in_reason"),
     [
         # credit repair can never be in scope, whatever the registered text says
-        ("存续", INFO, ["credit_repair"], "out_of_scope", "no registered scope can cover"),
+        ("存续", INFO, ["credit_repair"], "out_of_scope", "任何登记经营范围都不能涵盖"),
         ("存续", CREDIT, ["credit_repair"], "out_of_scope", "信用管理服务（不含征信业务）"),
         (
             "存续",
@@ -43,19 +43,19 @@ class Reg:
             "信用修复；企业管理咨询",
             ["credit_repair"],
             "out_of_scope",
-            "registration systems refuse",
+            "登记机关不予登记",
         ),
         (
             "存续",
             "信用修复；企业管理咨询",
             ["credit_repair"],
             "out_of_scope",
-            "scope lists 信用修复",
+            "经营范围列有信用修复",
         ),
         ("在业", LAWFIRM, ["credit_repair"], "out_of_scope", "法律事务代理"),
         # debt relief: a 信息咨询 firm does not cover it; a 债务咨询 registration does
         ("存续", INFO, ["debt_relief"], "out_of_scope", "“不含许可类信息咨询服务”"),
-        ("存续", CREDIT, ["debt_relief"], "out_of_scope", "would need 债务咨询"),
+        ("存续", CREDIT, ["debt_relief"], "out_of_scope", "需登记债务咨询"),
         ("存续", DEBT, ["debt_relief"], "in_scope", "债务咨询"),
         (
             "存续",
@@ -95,15 +95,15 @@ class Reg:
         ("撤销", INFO, ["complaint_agency"], "inactive", "撤销"),
         ("停业", INFO, [], "inactive", "停业"),
         # live firm, nothing advertised to compare (an analyst's list of names)
-        ("存续（在营、开业、在册）", INFO, [], "", "no advertised service"),
-        ("存续", INFO, ["unknown_category"], "", "no advertised service"),
+        ("存续（在营、开业、在册）", INFO, [], "", "无可比对的宣传服务"),
+        ("存续", INFO, ["unknown_category"], "", "无可比对的宣传服务"),
         # restricted words are quoted as a licence caveat
         (
             "存续",
             "债务咨询；金融信息服务",
             ["debt_relief"],
             "in_scope",
-            "“金融” in the scope needs",
+            "经营范围中的“金融”须",
         ),
     ],
 )
