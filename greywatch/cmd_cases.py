@@ -16,9 +16,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy.orm import Session
 
-from greywatch.cmd_store import DbOption, KindChoice, ReviewChoice, leads_app, parse_since
+from greywatch.cmd_store import KindChoice, ReviewChoice, leads_app, parse_since
 from greywatch.console import make_console
 from greywatch.errors import InputError
+from greywatch.options import DbOption
 from storage.models import REVIEW_STATUSES
 
 review_app = typer.Typer(

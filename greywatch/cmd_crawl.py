@@ -11,6 +11,7 @@ from rich.table import Table
 
 from greywatch.console import make_console
 from greywatch.errors import ConfigError
+from greywatch.options import DbOption
 
 _out = make_console()
 _err = make_console(stderr=True)
@@ -23,10 +24,6 @@ SourcesOption = Annotated[
         "--sources",
         help="Sources YAML (default: $GREYWATCH_SOURCES, ./sources.yaml, or the bundled demo).",
     ),
-]
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", envvar="GREYWATCH_DATABASE_URL", help="Database URL (default: SQLite)."),
 ]
 
 

@@ -18,19 +18,11 @@ from rich.text import Text
 from sqlalchemy.orm import Session
 
 from greywatch.console import make_console
+from greywatch.options import DbOption
 
 _out = make_console()
 _err = make_console(stderr=True)
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        envvar="GREYWATCH_DATABASE_URL",
-        help="Database URL (default: SQLite under $GREYWATCH_HOME or ~/.local/share/greywatch).",
-        show_default=False,
-    ),
-]
 MinSizeOption = Annotated[
     int, typer.Option("--min-size", min=1, help="Only clusters of at least this many documents.")
 ]

@@ -10,22 +10,17 @@ from pathlib import Path
 from typing import Annotated, Any, TextIO
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from greywatch.console import make_console
 from greywatch.errors import InputError
+from greywatch.options import DbOption
 
 registry_app = typer.Typer(
     help="Enterprise registrations: import CSV/XLSX exports, match business names against them.",
     no_args_is_help=True,
 )
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", envvar="GREYWATCH_DATABASE_URL", help="Database URL (default: local SQLite)."
-    ),
-]
 
 # A plain line longer than this is ad text, not a company name: only extracted businesses count.
 MAX_NAME_LINE = 60
@@ -33,8 +28,8 @@ MAX_NAME_LINE = 60
 # Word boundaries in ad text: whitespace and Chinese/ASCII punctuation.
 _TOKEN_SPLIT = re.compile(r"[\s，,。.！!？?；;：:、|/（）()【】\[\]“”\"'~～]+")
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = make_console()
+_err = make_console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from greywatch.console import make_console
 from greywatch.errors import ConfigError, InputError
+from greywatch.options import DbOption
 from greywatch.tables import leads_table
 
 if TYPE_CHECKING:
@@ -34,16 +35,6 @@ _out = make_console()
 _err = make_console(stderr=True)
 
 # The one definition of the shared database option of this module's commands.
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        envvar="GREYWATCH_DATABASE_URL",
-        help="Database URL, e.g. postgresql+psycopg2://user@host/greywatch "
-        "(default: SQLite in $GREYWATCH_HOME or ~/.local/share/greywatch).",
-        show_default=False,
-    ),
-]
 
 # Default number of rows listed: a screenful; --limit 0 lists everything.
 DEFAULT_LEADS_LIMIT = 50
