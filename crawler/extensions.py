@@ -41,7 +41,7 @@ class RunRecorder:
 
     def spider_opened(self, spider: Spider) -> None:
         from storage.db import session_scope
-        from storage.repo import start_run, upsert_source
+        from storage.repo import close_interrupted_runs, start_run, upsert_source
 
         source = getattr(spider, "source", None)
         if source is None:
@@ -50,6 +50,9 @@ class RunRecorder:
             upsert_source(session, source.id, source.name, source.model_dump(mode="json"))
             if spider.run_id is None:
                 spider.run_id = start_run(session, source.id, spider.trigger)
+            stale = close_interrupted_runs(session, source.id, spider.run_id)
+        if stale:
+            logger.warning("source %s: %d earlier run(s) had been interrupted", source.id, stale)
         logger.info("run %s started for source %s", spider.run_id, source.id)
 
     def spider_closed(self, spider: Spider, reason: str) -> None:

@@ -211,6 +211,28 @@ def start_run(session: Session, source_id: str, trigger: str = "manual") -> int:
     return run.id
 
 
+def close_interrupted_runs(session: Session, source_id: str, current_run_id: int) -> int:
+    """Mark earlier runs of `source_id` still "running" as failed: their process was killed
+    before it could finish them (one source is never crawled twice at once). Returns how many."""
+    stale = session.scalars(
+        select(CrawlRun).where(
+            CrawlRun.source_id == source_id,
+            CrawlRun.status == "running",
+            CrawlRun.id != current_run_id,
+            CrawlRun.started_at
+            < select(CrawlRun.started_at).where(CrawlRun.id == current_run_id).scalar_subquery(),
+        )
+    ).all()
+    for run in stale:
+        run.status = "failed"
+        run.finished_at = run.finished_at or utcnow()
+        run.message = (
+            f"interrupted: the crawl ended without finishing (found by run {current_run_id})"
+        )
+    session.flush()
+    return len(stale)
+
+
 def finish_run(
     session: Session,
     run_id: int,
