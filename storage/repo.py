@@ -408,8 +408,14 @@ def save_page(
     An unknown `source_id` gets a minimal source row (name = id).
     """
     sha = hashlib.sha256(page.body).hexdigest()
-    if page.source_id and session.get(Source, page.source_id) is None:
-        upsert_source(session, page.source_id, page.source_id, {})
+    # Sources found to exist are remembered for the session (one look-up per batch, not per
+    # page); one created here is not, as a rolled-back savepoint could take it away again.
+    known = session.info.setdefault("greywatch_sources", set())
+    if page.source_id and page.source_id not in known:
+        if session.get(Source, page.source_id) is None:
+            upsert_source(session, page.source_id, page.source_id, {})
+        else:
+            known.add(page.source_id)
     doc = session.scalar(select(Document).where(Document.url == page.url))
     created = doc is None
     if doc is None:
