@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Text, case, cast, delete, func, or_, select
+from sqlalchemy import Text, case, cast, delete, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
@@ -366,22 +366,22 @@ def _apply_analysis(
     found = list(_mentions(analysis))
     seen_at = utc(doc.fetched_at)
     ids = _upsert_entities(session, ((m[0], m[1], m[2]) for m in found), seen_at)
-    done: set[tuple[int, int]] = set()
+    rows: dict[tuple[int, int], dict[str, Any]] = {}
     for kind, key, _display, raw, start, end, note in found:
         entity_id = ids[(kind, key[:_KEY_LEN])]
-        if (entity_id, start) in done:
-            continue
-        done.add((entity_id, start))
-        session.add(
-            Mention(
-                document_id=doc.id,
-                entity_id=entity_id,
-                raw=raw[:_RAW_LEN],
-                start=start,
-                end=end,
-                note=note[:_NOTE_LEN],
-            )
+        rows.setdefault(
+            (entity_id, start),
+            {
+                "document_id": doc.id,
+                "entity_id": entity_id,
+                "raw": raw[:_RAW_LEN],
+                "start": start,
+                "end": end,
+                "note": note[:_NOTE_LEN],
+            },
         )
+    if rows:  # one executemany, like the DELETE above: no ORM objects per mention
+        session.execute(insert(Mention.__table__), list(rows.values()))
     session.flush()
 
 

@@ -29,7 +29,12 @@ AD = "专业征信修复，不成功不收费，内部渠道当天处理。联�
 
 
 class _Site(BaseHTTPRequestHandler):
-    """A listing of PAGES ads; each ad page answers slowly."""
+    """A listing of PAGES ads; each ad page answers slowly. Counts requests in flight, to
+    check the per-site concurrency limit."""
+
+    lock = threading.Lock()
+    in_flight = 0
+    max_in_flight = 0
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -43,7 +48,12 @@ class _Site(BaseHTTPRequestHandler):
             body = f"<html><body><ul id='ads'>{links}</ul></body></html>".encode()
             ctype = "text/html; charset=utf-8"
         elif self.path.startswith("/ad/"):
+            with _Site.lock:
+                _Site.in_flight += 1
+                _Site.max_in_flight = max(_Site.max_in_flight, _Site.in_flight)
             time.sleep(DELAY_S)
+            with _Site.lock:
+                _Site.in_flight -= 1
             n = int(self.path.removeprefix("/ad/").removesuffix(".html"))
             text = AD.format(n=n)
             body = (
@@ -63,6 +73,7 @@ class _Site(BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def site() -> Iterator[str]:
+    _Site.in_flight = _Site.max_in_flight = 0
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -150,4 +161,6 @@ def test_killed_crawl_resumes_without_duplicates(tmp_path: Path, site: str) -> N
     # Pages held before the kill were recognised as unchanged, not rewritten.
     assert runs[1].stats.get("greywatch/skipped_unchanged", 0) >= len(first_hashes) - 1
     assert all(docs[u].raw_sha256 == h for u, h in first_hashes.items())
+    # politeness: concurrency 1 means one request at a time to the site, even with no delay
+    assert _Site.max_in_flight == 1
     dispose_engines()
