@@ -167,28 +167,19 @@ class StorePipeline:
         return item
 
     def flush(self) -> None:
-        """Save the queued pages in one transaction, one savepoint each."""
-        from storage.db import session_scope
-        from storage.repo import save_page
-
+        """Save the queued pages in one transaction; if one page fails, again page by page."""
         batch, self.pending = self.pending, []
         if not batch:
             return
-        results = []
         try:
-            with session_scope(self.engine) as session:
-                for record, analysis in batch:
-                    try:
-                        with session.begin_nested():
-                            result = save_page(session, record, analysis, self.lexicon_version)
-                    except Exception as exc:
-                        self._count_error("storage", record.url, exc)
-                        continue
-                    results.append((result, analysis))
-        except Exception as exc:  # the commit itself failed (database locked, gone)
-            for record, _ in batch:
-                self._count_error("storage", record.url, exc)
-            return
+            results = self._save(batch, per_page=False)
+        except Exception:  # one page spoiled the batch: save again, each page on its own
+            try:
+                results = self._save(batch, per_page=True)
+            except Exception as exc:  # the commit itself failed (database locked, gone)
+                for record, _ in batch:
+                    self._count_error("storage", record.url, exc)
+                return
         for result, analysis in results:
             if result.created or result.changed:
                 self.stats.inc_value("greywatch/pages_saved")
@@ -196,6 +187,30 @@ class StorePipeline:
                     self.stats.inc_value("greywatch/leads")
             else:
                 self.stats.inc_value("greywatch/skipped_unchanged")
+
+    def _save(self, batch: list[tuple[Any, Any]], per_page: bool) -> list[tuple[Any, Any]]:
+        """Save a batch in one transaction. The fast way (per_page=False) lets any error abort
+        the whole batch; per_page=True gives each page a savepoint, so a bad page is counted
+        and skipped while the others are kept."""
+        from storage.db import session_scope
+        from storage.repo import save_page
+
+        results = []
+        with session_scope(self.engine) as session:
+            for record, analysis in batch:
+                if not per_page:
+                    results.append(
+                        (save_page(session, record, analysis, self.lexicon_version), analysis)
+                    )
+                    continue
+                try:
+                    with session.begin_nested():
+                        result = save_page(session, record, analysis, self.lexicon_version)
+                except Exception as exc:
+                    self._count_error("storage", record.url, exc)
+                    continue
+                results.append((result, analysis))
+        return results
 
     def _count_error(self, stage: str, url: str, exc: Exception) -> None:
         self.stats.inc_value(f"greywatch/errors/{stage}")
