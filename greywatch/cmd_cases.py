@@ -6,7 +6,6 @@ storage.review / storage.report, and print one line per result.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -14,12 +13,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from sqlalchemy.orm import Session
 
 from greywatch.cmd_store import KindChoice, ReviewChoice, leads_app, parse_since
 from greywatch.console import make_console
 from greywatch.errors import InputError
-from greywatch.options import DbOption
+from greywatch.options import DbOption, db_session
 from storage.models import REVIEW_STATUSES
 
 review_app = typer.Typer(
@@ -47,12 +45,6 @@ StatusOption = Annotated[
     typer.Option("--status", "-s", help=f"New review status: {'|'.join(REVIEW_STATUSES)}."),
 ]
 NoteOption = Annotated[str, typer.Option("--note", "-n", help="Why: the analyst's note.")]
-
-
-def _session(db: str | None) -> AbstractContextManager[Session]:
-    from storage.db import get_engine, session_scope
-
-    return session_scope(get_engine(db))
 
 
 def parse_when(value: str | None, flag: str) -> datetime | None:
@@ -133,7 +125,7 @@ def export_command(
         review=tuple(r.value for r in review or ()),
         actor_id=actor,
     )
-    with _session(db) as session:
+    with db_session(db) as session:
         result = export_leads(session, f, fmt, out, user=user)
     _out.print(f"exported {result.rows} leads to {result.path} (sha256 {result.sha256})")
 
@@ -148,7 +140,7 @@ def review_lead(
     """Set the review status of one or more leads."""
     from storage.review import review_leads
 
-    with _session(db) as session:
+    with db_session(db) as session:
         items = review_leads(session, ids, status, note)
     for it in items:
         _out.print(f"lead {it.id}: {it.previous} → {it.status}  {it.label}", markup=False)
@@ -164,7 +156,7 @@ def review_business_cmd(
     """Set the review status of a business (all names and USCC it is known by)."""
     from storage.review import review_business
 
-    with _session(db) as session:
+    with db_session(db) as session:
         items = review_business(session, ref, status, note)
     for it in items:
         _out.print(f"business {it.id}: {it.previous} → {it.status}  {it.label}", markup=False)
@@ -184,7 +176,7 @@ def review_list(
     from storage.exports import format_time
     from storage.review import list_reviews
 
-    with _session(db) as session:
+    with db_session(db) as session:
         items = list_reviews(session, tuple(status or ()))
     if not items:
         _out.print("nothing to list")
@@ -222,7 +214,7 @@ def report_12315(
             "give either --business NAME|USCC|ID or --all-confirmed",
             hint="greywatch report 12315 --business 91440300MA5FX0L12G --out packs/",
         )
-    with _session(db) as session:
+    with db_session(db) as session:
         if business:
             results = [build_pack(session, business, out, user=user)]
         else:

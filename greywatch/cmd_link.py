@@ -6,7 +6,6 @@ Thin wrappers over storage.linking: open the database, run or query, print a tab
 from __future__ import annotations
 
 import json
-from contextlib import AbstractContextManager
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
@@ -15,10 +14,9 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.orm import Session
 
 from greywatch.console import make_console
-from greywatch.options import DbOption
+from greywatch.options import DbOption, db_session
 
 _out = make_console()
 _err = make_console(stderr=True)
@@ -28,12 +26,6 @@ MinSizeOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 LimitOption = Annotated[int | None, typer.Option("--limit", min=1, help="Show at most N rows.")]
-
-
-def _session(db: str | None) -> AbstractContextManager[Session]:
-    from storage.db import get_engine, session_scope
-
-    return session_scope(get_engine(db))
 
 
 def _day(dt: datetime | None) -> str:
@@ -55,7 +47,7 @@ def link(db: DbOption = None) -> None:
     from storage.linking import link_actors, link_templates
 
     with (
-        _session(db) as session,
+        db_session(db) as session,
         Progress(
             SpinnerColumn(), TextColumn("{task.description}"), console=_err, transient=True
         ) as progress,
@@ -92,7 +84,7 @@ def actors(
     """List actors (documents joined by shared phones, WeChat/QQ ids, emails), biggest first."""
     from storage.linking import list_actors
 
-    with _session(db) as session:
+    with db_session(db) as session:
         rows = list_actors(session, min_size=min_size, limit=limit)
     if as_json:
         _json([asdict(r) for r in rows])
@@ -116,7 +108,7 @@ def actor(
     """Show one actor: contacts, businesses, documents, and which shared contacts joined them."""
     from storage.linking import actor_detail
 
-    with _session(db) as session:
+    with db_session(db) as session:
         d = actor_detail(session, actor_id)
     if as_json:
         _json(asdict(d))
@@ -150,7 +142,7 @@ def templates(
     """List templates (one wording posted as near-copies), most accounts first."""
     from storage.linking import list_templates
 
-    with _session(db) as session:
+    with db_session(db) as session:
         rows = list_templates(session, min_size=min_size, limit=limit)
     if as_json:
         _json([asdict(r) for r in rows])
@@ -174,7 +166,7 @@ def template(
     """Show one template: its text, spread, and every copy with its similarity."""
     from storage.linking import template_detail
 
-    with _session(db) as session:
+    with db_session(db) as session:
         d = template_detail(session, template_id)
     if as_json:
         _json(asdict(d))

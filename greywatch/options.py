@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 DbOption = Annotated[
     str | None,
@@ -16,3 +20,10 @@ DbOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def db_session(db: str | None) -> AbstractContextManager[Session]:
+    """A write session on the database `--db` names (storage imported lazily: fast --help)."""
+    from storage.db import get_engine, session_scope
+
+    return session_scope(get_engine(db))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from pipelines.detect import category_labels
-from pipelines.lexicon import Lexicon
+from storage.exports import category_label
 from storage.repo import LeadRow
 
 
@@ -22,14 +21,13 @@ def leads_table(rows: list[LeadRow], limit: int | None = None) -> Table:
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("contacts", overflow="fold", ratio=2)
     table.add_column("review", no_wrap=True)
-    labels = Lexicon.load()
     for r in rows:
         contacts = ", ".join(f"{c['kind']}:{c['value']}" for c in r.contacts)
         table.add_row(
             str(r.finding_id),
             r.source_id or "-",
             r.title or r.url,
-            "、".join(category_labels(labels, r.categories)),
+            "、".join(category_label(c) for c in r.categories),
             f"{r.score:.2f}",
             contacts or "-",
             r.review_status,

@@ -12,7 +12,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 
-from pipelines.lexicon import Hit, Lexicon
+from pipelines.lexicon import Hit
 from pipelines.model import Contact, Detection, Evidence
 from pipelines.normalize import NormalizedText
 
@@ -126,8 +126,3 @@ def detect(view: NormalizedText, hits: Sequence[Hit], contacts: Sequence[Contact
 def _evidence(view: NormalizedText, hit: Hit) -> Evidence:
     s, e = view.to_original(hit.start, hit.end)
     return Evidence(hit.entry.kind, hit.entry.label, hit.entry.term, view.original[s:e], s, e)  # type: ignore[arg-type]
-
-
-def category_labels(lexicon: Lexicon, categories: Sequence[str]) -> list[str]:
-    """Chinese labels of category ids, for people and exports."""
-    return [lexicon.labels.get(c, c) for c in categories]

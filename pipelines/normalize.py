@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -131,16 +131,6 @@ class NormalizedText:
         """The original characters behind a normalized span: what evidence quotes."""
         s, e = self.to_original(start, end)
         return self.original[s:e]
-
-    def derive(self, keep: Callable[[str], bool]) -> NormalizedText:
-        """A further view keeping only characters for which `keep` is true; offsets compose."""
-        chars: list[str] = []
-        offs: list[int] = []
-        for i, ch in enumerate(self.text):
-            if keep(ch):
-                chars.append(ch)
-                offs.append(self.origin(i))
-        return NormalizedText(self.original, "".join(chars), tuple(offs))
 
 
 def _fold(original: str) -> tuple[str, Sequence[int] | None]:
