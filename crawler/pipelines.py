@@ -1,7 +1,8 @@
 """Item pipeline: analyze each fetched page and store it with its finding (idempotent by URL).
 
-Pages are saved in small batches, one transaction each (a savepoint per page, so one bad page
-does not lose the others): a commit costs far more than a page's rows on a busy disk.
+Pages are saved in small batches, one transaction and a few statements each (a commit costs
+far more than a page's rows on a busy disk); a batch that fails is saved again page by page,
+so one bad page does not lose the others.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def page_record(item: PageItem, done: Analyzed, run_id: int | None) -> Any:
 
 
 class StorePipeline:
-    """Analyze (pipelines.analyze) and save (storage.repo.save_page), counting in the stats.
+    """Analyze (pipelines.analyze) and save (storage.repo.save_pages), counting in the stats.
 
     With GREYWATCH_ANALYSIS_WORKERS > 0 the analysis runs in worker processes (forked after
     the warm-up, so they start with the lexicon loaded) while this process keeps fetching.
@@ -189,20 +190,18 @@ class StorePipeline:
                 self.stats.inc_value("greywatch/skipped_unchanged")
 
     def _save(self, batch: list[tuple[Any, Any]], per_page: bool) -> list[tuple[Any, Any]]:
-        """Save a batch in one transaction. The fast way (per_page=False) lets any error abort
-        the whole batch; per_page=True gives each page a savepoint, so a bad page is counted
-        and skipped while the others are kept."""
+        """Save a batch in one transaction. The fast way (per_page=False) is one `save_pages`
+        call, where any error aborts the whole batch; per_page=True gives each page a
+        savepoint, so a bad page is counted and skipped while the others are kept."""
         from storage.db import session_scope
-        from storage.repo import save_page
+        from storage.repo import save_page, save_pages
 
         results = []
         with session_scope(self.engine) as session:
+            if not per_page:
+                saved = save_pages(session, batch, self.lexicon_version)
+                return list(zip(saved, (analysis for _, analysis in batch), strict=True))
             for record, analysis in batch:
-                if not per_page:
-                    results.append(
-                        (save_page(session, record, analysis, self.lexicon_version), analysis)
-                    )
-                    continue
                 try:
                     with session.begin_nested():
                         result = save_page(session, record, analysis, self.lexicon_version)

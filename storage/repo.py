@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Text, case, cast, delete, func, insert, or_, select
+from sqlalchemy import Text, bindparam, case, cast, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
@@ -273,38 +273,53 @@ def list_runs(session: Session, source_id: str | None = None, limit: int = 20) -
 
 
 def _upsert_entities(
-    session: Session, items: Iterable[tuple[str, str, str]], seen: datetime
+    session: Session, items: Iterable[tuple[str, str, str, datetime]]
 ) -> dict[tuple[str, str], int]:
-    """Insert or touch entities (kind, key, display), widening first_seen/last_seen to `seen`;
-    their ids by (kind, key).
+    """Insert or touch entities (kind, key, display, seen), widening first_seen/last_seen to
+    every time they were seen; their ids by (kind, key).
 
-    One atomic multi-row ON CONFLICT upsert per page (concurrent crawls find the same phone
+    One atomic multi-row ON CONFLICT upsert per call (concurrent crawls find the same phone
     numbers), rows in sorted order so concurrent crawls lock them in the same order and cannot
     deadlock each other on PostgreSQL.
     """
-    rows: dict[tuple[str, str], str] = {}
-    for kind, key, display in items:
-        rows.setdefault((kind, key[:_KEY_LEN]), display[:_KEY_LEN])
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for kind, key, display, seen in items:
+        row = rows.setdefault(
+            (kind, key[:_KEY_LEN]),
+            {
+                "kind": kind,
+                "key": key[:_KEY_LEN],
+                "display": display[:_KEY_LEN],
+                "first_seen": seen,
+                "last_seen": seen,
+            },
+        )
+        row["first_seen"], row["last_seen"] = (
+            min(row["first_seen"], seen),
+            max(row["last_seen"], seen),
+        )
     if not rows:
         return {}
-    insert = _insert_for(session)
-    if insert is None:  # another backend: read-then-write (not concurrency-safe)
-        return {k: _touch_entity(session, k[0], k[1], d, seen) for k, d in sorted(rows.items())}
-    params = [
-        {"kind": kind, "key": key, "display": display, "first_seen": seen, "last_seen": seen}
-        for (kind, key), display in sorted(rows.items())
-    ]
+    insert_ = _insert_for(session)
+    if insert_ is None:  # another backend: read-then-write (not concurrency-safe)
+        return {
+            k: _touch_entity(
+                session, r["kind"], r["key"], r["display"], r["first_seen"], r["last_seen"]
+            )
+            for k, r in sorted(rows.items())
+        }
+    params = [row for _, row in sorted(rows.items())]
     # One constant statement executed with many parameter sets ("insertmanyvalues"): compiled
-    # once per process instead of once per page, which dominated the cost of saving a page.
-    result = session.connection().execute(_entity_upsert(insert), params)
+    # once per process instead of once per call, which dominated the cost of saving a page.
+    result = session.connection().execute(_entity_upsert(insert_), params)
     return {(kind, key): id_ for id_, kind, key in result}
 
 
 @functools.lru_cache(maxsize=4)
-def _entity_upsert(insert: Any) -> Any:
+def _entity_upsert(insert_: Any) -> Any:
     """INSERT … ON CONFLICT (kind, key) DO UPDATE widening first/last seen, RETURNING ids."""
     table = Entity.__table__
-    stmt = insert(table).values(review_status="new", review_note="")
+    stmt = insert_(table).values(review_status="new", review_note="")
     new = stmt.excluded
     return stmt.on_conflict_do_update(
         index_elements=[table.c.kind, table.c.key],
@@ -319,15 +334,17 @@ def _entity_upsert(insert: Any) -> Any:
     ).returning(table.c.id, table.c.kind, table.c.key, sort_by_parameter_order=True)
 
 
-def _touch_entity(session: Session, kind: str, key: str, display: str, seen: datetime) -> int:
+def _touch_entity(
+    session: Session, kind: str, key: str, display: str, first: datetime, last: datetime
+) -> int:
     """Read-then-write upsert of one entity, for backends without ON CONFLICT."""
     ent = session.scalar(select(Entity).where(Entity.kind == kind, Entity.key == key))
     if ent is None:
-        ent = Entity(kind=kind, key=key, display=display, first_seen=seen, last_seen=seen)
+        ent = Entity(kind=kind, key=key, display=display, first_seen=first, last_seen=last)
         session.add(ent)
     else:
-        ent.first_seen = min(utc(ent.first_seen), seen)
-        ent.last_seen = max(utc(ent.last_seen), seen)
+        ent.first_seen = min(utc(ent.first_seen), first)
+        ent.last_seen = max(utc(ent.last_seen), last)
     session.flush()
     return ent.id
 
@@ -344,35 +361,73 @@ def _mentions(analysis: Analysis) -> Iterable[tuple[str, str, str, str, int, int
             yield "uscc", u.code, u.code, u.raw, u.start, u.end, ""
 
 
-def _apply_analysis(
-    session: Session, doc: Document, analysis: Analysis, lexicon_version: str
-) -> None:
-    """Replace the document's finding content and mentions with this analysis.
+@dataclass(frozen=True)
+class _Analyzed:
+    """A stored document and the analysis to record for it."""
 
-    The finding row is kept (updated in place) so its review status and note survive.
+    document_id: int
+    fetched_at: datetime  # UTC: when its entities were seen
+    analysis: Analysis
+
+
+def _apply_analyses(session: Session, done: list[_Analyzed], lexicon_version: str) -> None:
+    """Replace the documents' finding content and mentions with these analyses, in a fixed
+    handful of statements however many documents there are (one document appears once).
+
+    Finding rows are kept (updated in place) so their review status and note survive.
     """
-    d = analysis.detection
-    payload = analysis.to_json()
-    finding = session.scalar(select(Finding).where(Finding.document_id == doc.id))
-    if finding is None:
-        finding = Finding(document_id=doc.id, review_status="new", review_note="")
-        session.add(finding)
-    finding.kind, finding.categories = d.kind, list(d.categories)
-    finding.score, finding.reason = float(d.score), d.reason
-    finding.evidence, finding.analysis = payload["evidence"], payload
-    finding.lexicon_version, finding.analyzed_at = lexicon_version, utcnow()
+    if not done:
+        return
+    doc_ids = [d.document_id for d in done]
+    now = utcnow()
+    values = []
+    for d in done:
+        det, payload = d.analysis.detection, d.analysis.to_json()
+        values.append(
+            {
+                "document_id": d.document_id,
+                "kind": det.kind,
+                "categories": list(det.categories),
+                "score": float(det.score),
+                "reason": det.reason,
+                "evidence": payload["evidence"],
+                "analysis": payload,
+                "lexicon_version": lexicon_version,
+                "analyzed_at": now,
+            }
+        )
+    conn = session.connection()
+    findings = Finding.__table__
+    existing = dict(
+        conn.execute(
+            select(findings.c.document_id, findings.c.id).where(findings.c.document_id.in_(doc_ids))
+        ).all()
+    )
+    updates = [
+        v | {"finding_id": existing[v["document_id"]]}
+        for v in values
+        if v["document_id"] in existing
+    ]
+    inserts = [
+        v | {"review_status": "new", "review_note": ""}
+        for v in values
+        if v["document_id"] not in existing
+    ]
+    if updates:
+        conn.execute(_finding_update(), updates)
+    if inserts:
+        conn.execute(insert(findings), inserts)
 
-    session.execute(delete(Mention).where(Mention.document_id == doc.id))
-    found = list(_mentions(analysis))
-    seen_at = utc(doc.fetched_at)
-    ids = _upsert_entities(session, ((m[0], m[1], m[2]) for m in found), seen_at)
-    rows: dict[tuple[int, int], dict[str, Any]] = {}
-    for kind, key, _display, raw, start, end, note in found:
+    conn.execute(delete(Mention.__table__).where(Mention.__table__.c.document_id.in_(doc_ids)))
+    found = [(d, m) for d in done for m in _mentions(d.analysis)]
+    ids = _upsert_entities(session, ((m[0], m[1], m[2], d.fetched_at) for d, m in found))
+    rows: dict[tuple[int, int, int], dict[str, Any]] = {}
+    for d, (kind, key, _display, raw, start, end, note) in found:
         entity_id = ids[(kind, key[:_KEY_LEN])]
         rows.setdefault(
-            (entity_id, start),
+            (d.document_id, entity_id, start),
             {
-                "document_id": doc.id,
+                "document_id": d.document_id,
                 "entity_id": entity_id,
                 "raw": raw[:_RAW_LEN],
                 "start": start,
@@ -380,61 +435,155 @@ def _apply_analysis(
                 "note": note[:_NOTE_LEN],
             },
         )
-    if rows:  # one executemany, like the DELETE above: no ORM objects per mention
-        session.execute(insert(Mention.__table__), list(rows.values()))
-    session.flush()
+    if rows:  # one executemany: no ORM objects per mention
+        conn.execute(insert(Mention.__table__), list(rows.values()))
+    _expire_loaded(session, Finding, {existing[i] for i in doc_ids if i in existing})
 
 
-def _fill_document(doc: Document, page: PageRecord, analysis: Analysis, sha: str) -> None:
+@functools.lru_cache(maxsize=1)
+def _finding_update() -> Any:
+    """UPDATE findings SET <analysis columns> WHERE id = :finding_id (one statement, many rows)."""
+    table = Finding.__table__
+    return update(table).where(table.c.id == bindparam("finding_id"))
+
+
+@functools.lru_cache(maxsize=1)
+def _document_update() -> Any:
+    """UPDATE documents SET <page columns> WHERE id = :doc_id (one statement, many rows)."""
+    table = Document.__table__
+    return update(table).where(table.c.id == bindparam("doc_id"))
+
+
+def _expire_loaded(session: Session, model: type[Any], ids: set[int]) -> None:
+    """Rows changed behind the ORM's back (Core statements): forget what the session holds of
+    them so the next read sees the new values."""
+    if not ids:
+        return
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, model) and obj.id in ids:
+            session.expire(obj)
+
+
+def _document_values(page: PageRecord, analysis: Analysis) -> dict[str, Any]:
+    """The documents row for a page (everything but the id)."""
     text = analysis.text or page.text  # the text the analysis spans index into
-    doc.canonical_url, doc.source_id, doc.run_id = page.canonical_url, page.source_id, page.run_id
-    doc.fetched_at, doc.published_at = utc(page.fetched_at), _utc_opt(page.published_at)
-    doc.title, doc.author, doc.text = page.title or analysis.title, page.author[:200], text
-    doc.raw, doc.raw_sha256 = zlib.compress(page.body, ZLIB_LEVEL), sha
-    doc.text_hash = text_hash(text)
-    doc.encoding, doc.http_status = page.encoding, page.http_status
-    doc.headers = _json_safe(page.headers)
-    doc.etag, doc.last_modified = page.etag, page.last_modified
-    doc.screenshot_path, doc.rendered = page.screenshot_path, page.rendered
+    return {
+        "url": page.url,
+        "canonical_url": page.canonical_url,
+        "source_id": page.source_id,
+        "run_id": page.run_id,
+        "fetched_at": utc(page.fetched_at),
+        "published_at": _utc_opt(page.published_at),
+        "title": page.title or analysis.title,
+        "author": page.author[:200],
+        "text": text,
+        "raw": zlib.compress(page.body, ZLIB_LEVEL),
+        "raw_sha256": hashlib.sha256(page.body).hexdigest(),
+        "text_hash": text_hash(text),
+        "encoding": page.encoding,
+        "http_status": page.http_status,
+        "headers": _json_safe(page.headers),
+        "etag": page.etag,
+        "last_modified": page.last_modified,
+        "screenshot_path": page.screenshot_path,
+        "rendered": page.rendered,
+    }
+
+
+def _ensure_sources(session: Session, source_ids: set[str]) -> None:
+    """Give every unknown source id a minimal row (name = id).
+
+    Sources found to exist are remembered for the session (one look-up per batch, not per
+    page); one created here is not, as a rolled-back savepoint could take it away again.
+    """
+    known = session.info.setdefault("greywatch_sources", set())
+    for source_id in sorted(source_ids - known):
+        if session.get(Source, source_id) is None:
+            upsert_source(session, source_id, source_id, {})
+        else:
+            known.add(source_id)
+
+
+def _stored(session: Session, urls: list[str]) -> dict[str, tuple[int, str]]:
+    """url -> (document id, raw SHA-256) for the urls already stored."""
+    table = Document.__table__
+    rows = session.connection().execute(
+        select(table.c.url, table.c.id, table.c.raw_sha256).where(table.c.url.in_(urls))
+    )
+    return {url: (id_, sha) for url, id_, sha in rows}
+
+
+def save_pages(
+    session: Session, pages: list[tuple[PageRecord, Analysis]], lexicon_version: str
+) -> list[SaveResult]:
+    """Store fetched pages and their analyses: an idempotent upsert by URL, in order.
+
+    Re-saving a URL updates the document, replaces its finding and mentions (never
+    duplicates), and upserts its entities with first/last seen widened to the fetch time.
+    An unknown `source_id` gets a minimal source row (name = id). A batch costs a fixed
+    handful of statements, which is what lets a crawl store pages as fast as it fetches them.
+    """
+    results: list[SaveResult] = []
+    chunk: list[tuple[PageRecord, Analysis]] = []
+    for item in pages:  # a URL twice in a batch: the later one is saved after the earlier
+        if any(item[0].url == other.url for other, _ in chunk):
+            results += _save_unique(session, chunk, lexicon_version)
+            chunk = []
+        chunk.append(item)
+    return results + _save_unique(session, chunk, lexicon_version)
+
+
+def _save_unique(
+    session: Session, pages: list[tuple[PageRecord, Analysis]], lexicon_version: str
+) -> list[SaveResult]:
+    """`save_pages` for a batch whose URLs are all different."""
+    if not pages:
+        return []
+    _ensure_sources(session, {p.source_id for p, _ in pages if p.source_id})
+    session.flush()
+    values = [_document_values(page, analysis) for page, analysis in pages]
+    urls = [v["url"] for v in values]
+    stored = _stored(session, urls)
+    conn, table = session.connection(), Document.__table__
+    new = [v for v in values if v["url"] not in stored]
+    if new:
+        stmt = insert(table).returning(table.c.url, table.c.id, sort_by_parameter_order=True)
+        try:
+            with session.begin_nested():
+                created = dict(conn.execute(stmt, new).all())
+        except IntegrityError:  # another process saved some of these URLs meanwhile
+            stored = _stored(session, urls)
+            new = [v for v in values if v["url"] not in stored]
+            created = dict(conn.execute(stmt, new).all()) if new else {}
+    else:
+        created = {}
+    updates = [v | {"doc_id": stored[v["url"]][0]} for v in values if v["url"] in stored]
+    if updates:
+        conn.execute(_document_update(), updates)
+        _expire_loaded(session, Document, {u["doc_id"] for u in updates})
+    results = []
+    for v in values:
+        if v["url"] in created:
+            results.append(SaveResult(created[v["url"]], created=True, changed=True))
+        else:
+            doc_id, old_sha = stored[v["url"]]
+            results.append(SaveResult(doc_id, created=False, changed=old_sha != v["raw_sha256"]))
+    _apply_analyses(
+        session,
+        [
+            _Analyzed(r.document_id, v["fetched_at"], analysis)
+            for r, v, (_, analysis) in zip(results, values, pages, strict=True)
+        ],
+        lexicon_version,
+    )
+    return results
 
 
 def save_page(
     session: Session, page: PageRecord, analysis: Analysis, lexicon_version: str
 ) -> SaveResult:
-    """Store a fetched page and its analysis: an idempotent upsert by URL.
-
-    Re-saving a URL updates the document, replaces its finding and mentions (never
-    duplicates), and upserts its entities with first/last seen widened to the fetch time.
-    An unknown `source_id` gets a minimal source row (name = id).
-    """
-    sha = hashlib.sha256(page.body).hexdigest()
-    # Sources found to exist are remembered for the session (one look-up per batch, not per
-    # page); one created here is not, as a rolled-back savepoint could take it away again.
-    known = session.info.setdefault("greywatch_sources", set())
-    if page.source_id and page.source_id not in known:
-        if session.get(Source, page.source_id) is None:
-            upsert_source(session, page.source_id, page.source_id, {})
-        else:
-            known.add(page.source_id)
-    doc = session.scalar(select(Document).where(Document.url == page.url))
-    created = doc is None
-    if doc is None:
-        doc = Document(url=page.url)
-        _fill_document(doc, page, analysis, sha)
-        try:
-            with session.begin_nested():
-                session.add(doc)
-        except IntegrityError:  # another process may have saved the same URL meanwhile
-            doc = session.scalar(select(Document).where(Document.url == page.url))
-            if doc is None:
-                raise
-            created = False
-    changed = created or doc.raw_sha256 != sha
-    if not created:
-        _fill_document(doc, page, analysis, sha)
-    session.flush()
-    _apply_analysis(session, doc, analysis, lexicon_version)
-    return SaveResult(document_id=doc.id, created=created, changed=changed)
+    """Store one fetched page and its analysis (see `save_pages`)."""
+    return save_pages(session, [(page, analysis)], lexicon_version)[0]
 
 
 def known_pages(session: Session, source_id: str) -> dict[str, KnownPage]:
@@ -488,7 +637,10 @@ def reanalyze(
             analysis = analyze(doc)
             if analysis.text and analysis.text != doc.text:
                 doc.text, doc.text_hash = analysis.text, text_hash(analysis.text)
-            _apply_analysis(session, doc, analysis, lexicon_version)
+            session.flush()
+            _apply_analyses(
+                session, [_Analyzed(doc.id, utc(doc.fetched_at), analysis)], lexicon_version
+            )
             if progress:
                 progress(done, len(ids))
         if commit_every:

@@ -230,6 +230,7 @@ def test_mentions_carry_raw_span_and_note(session):
         assert text[start:end] == raw
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["page-by-page", "one-batch"])
 @pytest.mark.parametrize(
     ("fetch_offsets_h", "first_h", "last_h"),
     [
@@ -238,22 +239,55 @@ def test_mentions_carry_raw_span_and_note(session):
         ((3, 9, 1), 1, 9),
     ],
 )
-def test_entity_first_and_last_seen(session, fetch_offsets_h, first_h, last_h):
+def test_entity_first_and_last_seen(session, fetch_offsets_h, first_h, last_h, batched):
+    pages = []
     for i, hours in enumerate(fetch_offsets_h):
         # a non-UTC timezone on input: stored and compared as the same instant
         at = (T0 + timedelta(hours=hours)).astimezone(timezone(timedelta(hours=8)))
-        repo.save_page(
-            session,
-            page(url=f"https://tieba.example.cn/p/{i}", fetched_at=at),
-            ad_analysis(),
-            "lex-1",
-        )
+        pages.append((page(url=f"https://tieba.example.cn/p/{i}", fetched_at=at), ad_analysis()))
+    if batched:
+        repo.save_pages(session, pages, "lex-1")
+    else:
+        for record, analysis in pages:
+            repo.save_page(session, record, analysis, "lex-1")
     session.commit()
     phone = session.scalars(select(Entity).where(Entity.kind == "phone")).one()
     assert repo.utc(phone.first_seen) == T0 + timedelta(hours=first_h)
     assert repo.utc(phone.last_seen) == T0 + timedelta(hours=last_h)
     assert count(session, Entity) == 4  # phone, wechat, business, uscc: never duplicated
     assert count(session, Mention) == 4 * len(fetch_offsets_h)
+
+
+def test_save_pages_mixes_new_stored_and_repeated_urls(session):
+    """One batch: a stored page changed, a new page saved twice, a page of an unknown source."""
+    u1, u2, u3 = (f"https://bbs.example.cn/t/{n}" for n in (1, 2, 3))
+    first = repo.save_page(session, page(url=u1), ad_analysis(), "lex-1")
+    session.commit()
+    batch = [
+        (page(url=u1, body=b"<html>edited</html>"), warning_analysis()),
+        (page(url=u2, fetched_at=T0 + timedelta(hours=2)), ad_analysis()),
+        (page(url=u2, fetched_at=T0 + timedelta(hours=3), body=b"<p>v2</p>"), ad_analysis()),
+        (page(url=u3, source_id="new-board"), ad_analysis()),
+    ]
+    results = repo.save_pages(session, batch, "lex-2")
+    session.commit()
+    assert [(r.created, r.changed) for r in results] == [
+        (False, True),
+        (True, True),
+        (False, True),  # the second copy of u2 replaces the first, as a later crawl would
+        (True, True),
+    ]
+    assert results[0].document_id == first.document_id
+    assert results[1].document_id == results[2].document_id != results[3].document_id
+    assert [count(session, m) for m in (Document, Finding, Mention)] == [3, 3, 8]
+    u1_doc = session.get(Document, first.document_id)
+    assert (u1_doc.finding.kind, u1_doc.finding.lexicon_version) == ("warning", "lex-2")
+    assert zlib.decompress(u1_doc.raw) == b"<html>edited</html>" and u1_doc.text == WARNING_TEXT
+    u2_doc = session.get(Document, results[1].document_id)
+    assert zlib.decompress(u2_doc.raw) == b"<p>v2</p>"
+    assert repo.utc(u2_doc.fetched_at) == T0 + timedelta(hours=3)
+    assert session.get(Source, "new-board").name == "new-board"
+    assert repo.save_pages(session, [], "lex-2") == []
 
 
 def test_known_pages_per_source(session):
