@@ -169,13 +169,14 @@ def current_revision(engine: Engine) -> str | None:
         raise _storage_error(engine, exc) from exc
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (Alembic `upgrade head`, no alembic.ini)."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to the newest migration, or to `revision` (Alembic `upgrade`, no
+    alembic.ini)."""
     cfg = alembic_config()
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
     except DBAPIError as exc:
         err = _storage_error(engine, exc)
         if "already exists" in str(err):

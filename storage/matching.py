@@ -61,7 +61,7 @@ FUZZY_MARGIN = 10.0
 CANDIDATE_MIN = 50.0
 # Candidates listed for an unresolved match: enough to choose from, short enough to read.
 MAX_CANDIDATES = 8
-# Cities named in a reason ("brand 鑫诚 is registered in 深圳、广州 …"), and rows looked at
+# Cities named in a reason ("字号“鑫诚”登记在深圳、广州等"), and rows looked at
 # to find them: a national registry has hundreds of registrations of a common brand.
 MAX_WHERE = 12
 MAX_WHERE_ROWS = 400
@@ -87,12 +87,12 @@ class RegionHints:
         """Region → what pointed to it (for the reason)."""
         out: dict[str, str] = {}
         for city in self.cities:
-            out.setdefault(city, "city named in the text")
+            out.setdefault(city, "文中地名")
         for code in self.area_codes:
             if city := area_code_city(code):
-                out.setdefault(city, f"area code {code}")
+                out.setdefault(city, f"座机区号{code}")
         if self.address and (city := find_region(self.address)):
-            out.setdefault(city, "address")
+            out.setdefault(city, "地址")
         return out
 
 
@@ -294,13 +294,15 @@ def match_business(
             i = index.by_uscc.get(code)
             if i is not None:
                 ref = index.ref(i)
-                return MatchResult(ref, "uscc", CONF_USCC, [], f"USCC {code} is {ref.name}")
-            notes.append(f"USCC {code} is valid but not in the imported registry")
+                return MatchResult(
+                    ref, "uscc", CONF_USCC, [], f"统一社会信用代码{code}登记为{ref.name}"
+                )
+            notes.append(f"统一社会信用代码{code}校验通过，但不在已导入的登记数据中")
         else:
-            notes.append(f"USCC {uscc} fails the GB 32100 check, ignored")
+            notes.append(f"统一社会信用代码{uscc}未通过GB 32100校验，已忽略")
     result = _match_name(index, name, region_hints or RegionHints())
     if notes:
-        reason = "; ".join([*notes, result.reason])
+        reason = "；".join([*notes, result.reason])
         return MatchResult(result.registration, result.method, result.confidence,
                            result.candidates, reason)  # fmt: skip
     return result
@@ -309,19 +311,19 @@ def match_business(
 def _match_name(index: RegistryIndex, name: str, hints: RegionHints) -> MatchResult:
     norm = normalize_name(name)
     if not norm:
-        return MatchResult(None, "none", 0.0, [], "empty name")
+        return MatchResult(None, "none", 0.0, [], "名称为空")
     exact = index.with_name(norm)
     if len(exact) == 1:
         ref = index.ref(exact[0])
-        return MatchResult(ref, "exact_name", CONF_EXACT, [], f"registered name is {ref.name}")
+        return MatchResult(ref, "exact_name", CONF_EXACT, [], f"与登记名称完全一致：{ref.name}")
     if len(exact) > 1:
         cands = [index.ref(i).as_candidate() for i in exact[:MAX_CANDIDATES]]
         return MatchResult(
-            None, "unresolved", 0.0, cands, f"{len(exact)} registrations share the name {norm}"
+            None, "unresolved", 0.0, cands, f"有{len(exact)}条登记使用同一名称“{norm}”"
         )
     parts = split_name(name)
     if not parts.brand_core:
-        return MatchResult(None, "none", 0.0, [], f"no brand core in {name}")
+        return MatchResult(None, "none", 0.0, [], f"“{name}”中没有可识别的字号")
     brands, region, label = (parts.brand_core,), parts.region, parts.brand_core
     alt = bare_region_prefix(parts.brand_core) if not region else None
     if alt is not None and index.with_brand(alt[1]):
@@ -343,7 +345,7 @@ def _match_name(index: RegistryIndex, name: str, hints: RegionHints) -> MatchRes
 def _evidence(name_region: str, hints: RegionHints) -> tuple[dict[str, str], float]:
     """Regions the evidence points to, with their source, and the confidence they carry."""
     if name_region:
-        return {name_region: "in the name"}, CONF_BRAND_NAME_REGION
+        return {name_region: "名称中的地名"}, CONF_BRAND_NAME_REGION
     return hints.regions(), CONF_BRAND_HINT_REGION
 
 
@@ -365,35 +367,35 @@ def _by_region(
     where = _where(index, rows)
     wanted, conf = _evidence(name_region, hints)
     if wanted:
-        said = "; ".join(f"{city} ({why})" for city, why in wanted.items())
+        said = "、".join(f"{city}（{why}）" for city, why in wanted.items())
         local = [i for b in brands for i in index.with_brand_in(b, wanted)]
         if not local:
             method: Method = "none" if name_region else "unresolved"
             return MatchResult(
                 None, method, 0.0, cands,
-                f"brand {brand} is registered in {where}, but the evidence points to {said}",
+                f"字号“{brand}”登记在{where}，但证据指向{said}",
             )  # fmt: skip
         picked = _one(index, local, industry)
         if picked is not None:
             r = index.ref(picked)
             return MatchResult(
                 r, "brand_region", conf, cands,
-                f"brand {brand} is registered in {where}; evidence points to {said}: {r.name}",
+                f"字号“{brand}”登记在{where}，证据指向{said}：{r.name}",
             )  # fmt: skip
         return MatchResult(
             None, "unresolved", 0.0, [index.ref(i).as_candidate() for i in local[:MAX_CANDIDATES]],
-            f"{len(local)} registrations of brand {brand} fit {said}",
+            f"字号“{brand}”有{len(local)}条登记都符合{said}，无法判断是哪一家",
         )  # fmt: skip
     picked = _one(index, rows, industry)
     if picked is not None:
         r = index.ref(picked)
         return MatchResult(
             r, "brand_region", CONF_BRAND_ONLY, cands,
-            f"the only registration of brand {brand} (no region evidence): {r.name}",
+            f"字号“{brand}”仅有一条登记（无地区证据）：{r.name}",
         )  # fmt: skip
     return MatchResult(
         None, "unresolved", 0.0, cands,
-        f"brand {brand} is registered {len(rows)} times ({where}) and nothing says which",
+        f"字号“{brand}”有{len(rows)}条登记（{where}），没有证据说明是哪一家",
     )  # fmt: skip
 
 
@@ -402,7 +404,7 @@ def _where(index: RegistryIndex, rows: list[int]) -> str:
     cities = dict.fromkeys(index.regions[i] or "?" for i in rows[:MAX_WHERE_ROWS])
     shown = "、".join(list(cities)[:MAX_WHERE])
     more = len(cities) > MAX_WHERE or len(rows) > MAX_WHERE_ROWS
-    return f"{shown} … ({len(rows)} registrations)" if more else shown
+    return f"{shown}等（共{len(rows)}条登记）" if more else shown
 
 
 def _one(index: RegistryIndex, rows: list[int], industry: str) -> int | None:
@@ -485,7 +487,7 @@ def _fuzzy(
         if len(rows) >= MAX_FUZZY_RECORDS:
             break
     if not rows:
-        return MatchResult(None, "none", 0.0, [], f"no registration with brand {brand} or like it")
+        return MatchResult(None, "none", 0.0, [], f"没有字号为“{brand}”或与之相近的登记")
     # Whole-name closeness of brand + industry, aligned inside the registered name (C loop).
     core = _core(norm)
     best_rows = process.extract(
@@ -507,13 +509,13 @@ def _fuzzy(
     if b_best >= FUZZY_BRAND_MIN and best >= FUZZY_NAME_MIN and clear and single and same_length:
         return MatchResult(
             ref, "brand_fuzzy", round(0.8 * best / 100, 3), cands,
-            f"no registration of brand {brand}; {ref.name} is close (brand {b_best:.0f}/100, "
-            f"name {best:.0f}/100)",
+            f"没有字号为“{brand}”的登记；{ref.name}与之相近（字号相似度{b_best:.0f}/100，"
+            f"名称相似度{best:.0f}/100）",
         )  # fmt: skip
     return MatchResult(
         None, "unresolved", 0.0, cands,
-        f"no registration of brand {brand}; look-alikes ({ref.brand_core} …) are not close "
-        "enough, or not alone enough, to be the same firm",
+        f"没有字号为“{brand}”的登记；相近的登记（{ref.brand_core}等）不够接近或不止一家，"
+        "不能认定为同一企业",
     )  # fmt: skip
 
 
@@ -580,6 +582,7 @@ def match_entities(
         row.registration_id = result.registration.id if result.registration else None
         row.method = result.method
         row.confidence = result.confidence
+        row.reason = result.reason
         row.candidates = result.candidates
         row.verdict = verdict
         row.verdict_reason = reason
@@ -598,7 +601,7 @@ def verdict_for(
 ) -> tuple[str, str]:
     """The scope verdict for a match: unresolved matches get none (the reason says why)."""
     if result.method == "unresolved":
-        return "", f"unresolved: {result.reason}"
+        return "", f"无法确定对应的登记：{result.reason}"
     reg = session.get(Registration, result.registration.id) if result.registration else None
     v = scope_verdict(reg, tuple(categories))
     return v.verdict, v.reason

@@ -209,8 +209,9 @@ class BusinessMatch(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id"), unique=True)
     registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id"))
-    method: Mapped[str] = mapped_column(String(30))  # uscc|exact_name|brand_fuzzy|unresolved|none
+    method: Mapped[str] = mapped_column(String(30))  # uscc|exact_name|brand_region|brand_fuzzy|…
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    reason: Mapped[str] = mapped_column(Text, default="")  # why this registration (Chinese)
     candidates: Mapped[list[Any]] = mapped_column(default=list)
     verdict: Mapped[str] = mapped_column(String(30), default="")
     verdict_reason: Mapped[str] = mapped_column(Text, default="")

@@ -110,6 +110,7 @@ class Case:
     evidence: tuple[EvidenceItem, ...]
     generated_at: datetime
     notes: tuple[str, ...] = ()
+    registry_basis: str = ""  # why these registration facts belong to the target
 
 
 @dataclass(frozen=True)
@@ -219,10 +220,27 @@ def gather_case(session: Session, target: BusinessTarget) -> tuple[Case, list[Do
         description=(),
         evidence=evidence,
         generated_at=utcnow(),
+        registry_basis=registry_basis(target),
     )
     violations = suspected_violations(case)
     case = _replace(case, violations=violations, description=describe(case))
     return case, docs
+
+
+def registry_basis(target: BusinessTarget) -> str:
+    """Why the registration facts in a report are this business's: the match reason and the
+    registry file and row they come from, so a reviewer can check them at the source."""
+    reg = target.registration
+    if reg is None:
+        return ""
+    row = f"登记数据文件{Path(reg.source_file).name or '（未记录）'}第{reg.source_row}行"
+    match = target.match
+    if match is not None and match.registration_id == reg.id and match.reason:
+        return f"{match.reason}（{row}）"
+    if target.ref.upper() == reg.uscc or target.ref == reg.name:
+        how = "统一社会信用代码" if target.ref.upper() == reg.uscc else "登记名称"
+        return f"分析人员按{how}“{target.ref}”指定（{row}）"
+    return f"与页面中的名称或统一社会信用代码对应（{row}）"
 
 
 def _replace(case: Case, **changes: Any) -> Case:

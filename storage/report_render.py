@@ -41,6 +41,8 @@ def target_fields(case: Case) -> list[tuple[str, str]]:
         ("登记状态", case.status or "未查到登记信息"),
         ("登记经营范围", case.scope or "未查到"),
     ]
+    if case.registry_basis:
+        rows.append(("登记信息依据", case.registry_basis))
     if case.aliases:
         rows.append(("页面使用的名称", "、".join(case.aliases)))
     rows.append(("联系方式", "；".join(case.contacts) or "页面未留联系方式"))

@@ -200,6 +200,8 @@ def build_world(session: Session) -> World:
             status="存续",
             address="深圳市福田区福华路1号",
             scope=XINCHENG_SCOPE,
+            source_file="/data/registry-2026-11.csv",
+            source_row=2,
         ),
         ANXIN: Registration(
             uscc=ANXIN_USCC,
@@ -209,6 +211,8 @@ def build_world(session: Session) -> World:
             status="注销",
             address="广州市天河区体育西路2号",
             scope="商务信息咨询",
+            source_file="/data/registry-2026-11.csv",
+            source_row=3,
         ),
         ZHENGXIN: Registration(
             uscc=ZHENGXIN_USCC,
@@ -218,6 +222,8 @@ def build_world(session: Session) -> World:
             status="存续",
             address="杭州市西湖区文三路3号",
             scope="法律咨询（不含律师事务所业务）",
+            source_file="/data/registry-2026-11.csv",
+            source_row=4,
         ),
     }
     session.add_all(regs.values())
@@ -239,6 +245,9 @@ def build_world(session: Session) -> World:
                 registration_id=reg.id if reg else None,
                 method="exact_name" if reg else "none",
                 confidence=1.0 if reg else 0.0,
+                reason=f"与登记名称完全一致：{name}"
+                if reg
+                else f"没有字号与“{name}”相同或相近的登记",
                 verdict=verdict,
                 verdict_reason=reason,
             )

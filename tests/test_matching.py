@@ -159,10 +159,10 @@ def test_uscc_wins_over_the_name(index: RegistryIndex) -> None:
 @pytest.mark.parametrize(
     ("code", "why"),
     [
-        ("91440300UX0AEH7Y1Q", "fails the GB 32100 check"),  # bad check character
-        ("9144030", "fails the GB 32100 check"),
-        ("91440300MA5FXXXX0A", "fails the GB 32100 check"),
-        ("91440300GC5MFQ39Y8", "fails the GB 32100 check"),
+        ("91440300UX0AEH7Y1Q", "未通过GB 32100校验"),  # bad check character
+        ("9144030", "未通过GB 32100校验"),
+        ("91440300MA5FXXXX0A", "未通过GB 32100校验"),
+        ("91440300GC5MFQ39Y8", "未通过GB 32100校验"),
     ],
 )
 def test_invalid_uscc_is_ignored_and_said(index: RegistryIndex, code: str, why: str) -> None:
@@ -178,7 +178,7 @@ def test_valid_uscc_not_in_registry_falls_back_to_name(index: RegistryIndex) -> 
     code = body + uscc.calc_check_digit(body)
     result = match_business(index, "深圳鑫诚", uscc=code)
     assert result.method == "brand_region"
-    assert "not in the imported registry" in result.reason
+    assert "不在已导入的登记数据中" in result.reason
 
 
 def test_business_object_and_address_hint(index: RegistryIndex) -> None:
@@ -187,7 +187,7 @@ def test_business_object_and_address_hint(index: RegistryIndex) -> None:
     result = match_business(index, biz, region_hints=hints)
     assert result.registration is not None
     assert result.registration.name == "金盾(上海)信用管理有限公司"
-    assert "address" in result.reason
+    assert "上海（地址）" in result.reason
 
 
 @pytest.mark.parametrize(
@@ -280,6 +280,13 @@ def test_match_entities_writes_matches_idempotently(engine: Engine) -> None:
         assert "不含征信业务" in by_key["金盾信用"][0].verdict_reason
         assert "注销" in by_key["广州市安信商务服务有限公司"][0].verdict_reason
         assert len(by_key["鑫诚咨询"][0].candidates) == 4
+        # each match says why, in Chinese, naming the evidence that picked the registration
+        assert by_key[XINCHENG_SZ][0].reason == f"与登记名称完全一致：{XINCHENG_SZ}"
+        assert by_key["金盾信用"][0].reason == (
+            "字号“金盾”登记在北京、上海、深圳、武汉，证据指向上海（文中地名）："
+            "金盾(上海)信用管理有限公司"
+        )
+        assert by_key["鑫诚咨询"][0].verdict_reason.startswith("无法确定对应的登记：")
 
 
 # --- CLI -----------------------------------------------------------------------------------

@@ -130,6 +130,8 @@ def test_pack_for_out_of_scope_firm_verifies_against_manifest(
         "电话 13800138000",
         "微信 xinc888",
         "与上述页面联系方式相同：电话 13800138000",
+        # which registry row the firm's facts come from, and why that row is this firm
+        f"与登记名称完全一致：{XINCHENG}（登记数据文件registry-2026-11.csv第2行）",
     ):
         assert needle in html, needle
     # scraped text is escaped, never markup

@@ -96,11 +96,41 @@ def test_migrated_schema_equals_models(db_url):
     assert db.current_revision(engine) is None
     db.migrate(engine)
     db.migrate(engine)  # idempotent
-    assert db.current_revision(engine) == db.head_revision() == "0001"
+    assert db.current_revision(engine) == db.head_revision() == "0002"
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(ctx, Base.metadata) == []
         assert set(Base.metadata.tables) <= set(conn.dialect.get_table_names(conn))
+
+
+def test_upgrade_from_0001_keeps_business_matches(db_url):
+    """A database made by the first release gains the match reason column, rows intact."""
+    from sqlalchemy import text
+
+    engine = db.get_engine(db_url)
+    db.migrate(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO entities (kind, key, display, first_seen, last_seen, "
+                "review_status, review_note) VALUES ('business', '鑫诚', '鑫诚', "
+                ":t, :t, 'new', '')"
+            ),
+            {"t": T0},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO business_matches (entity_id, method, confidence, "
+                "candidates, verdict, verdict_reason, matched_at) VALUES "
+                "(1, 'none', 0, '[]', 'not_registered', '未找到', :t)"
+            ),
+            {"t": T0},
+        )
+    db.migrate(engine)
+    assert db.current_revision(engine) == "0002"
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT method, verdict_reason, reason FROM business_matches"))
+        assert row.one() == ("none", "未找到", "")
 
 
 def test_unmigrated_database_raises_storage_error_with_hint(db_url):
@@ -115,7 +145,7 @@ def test_outdated_schema_is_reported(engine):
     with engine.begin() as conn:
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0000'")
     db.dispose_engines()
-    with pytest.raises(StorageError, match="revision 0000, this greywatch needs 0001"):
+    with pytest.raises(StorageError, match="revision 0000, this greywatch needs 0002"):
         db.check_schema(db.get_engine(str(engine.url.render_as_string(hide_password=False))))
 
 
