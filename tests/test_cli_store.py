@@ -95,9 +95,9 @@ def test_help(path, words):
 
 def test_db_upgrade_creates_then_reports_head(db_url):
     first = invoke("db", "upgrade", "--db", db_url)
-    assert first.exit_code == 0 and "upgraded from empty to revision 0001 (head)" in first.output
+    assert first.exit_code == 0 and "upgraded from empty to revision 0002 (head)" in first.output
     again = invoke("db", "upgrade", "--db", db_url)
-    assert again.exit_code == 0 and "already at revision 0001 (head)" in again.output
+    assert again.exit_code == 0 and "already at revision 0002 (head)" in again.output
 
 
 def test_leads_table(engine):
