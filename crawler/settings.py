@@ -68,6 +68,8 @@ GREYWATCH_ANALYSIS_WORKERS = int(
     os.environ.get("GREYWATCH_ANALYSIS_WORKERS", "1" if (os.cpu_count() or 1) > 1 else "0")
 )
 EXTENSIONS = {"crawler.extensions.RunRecorder": 500}
+# `scrapy check source -a source_id=bbs-demo` runs the callbacks' contracts on the demo site.
+SPIDER_CONTRACTS = {"crawler.contracts.DemoUrlContract": 10}
 
 # Playwright is configured per browser source only (see crawler/browser.py); these are defaults.
 PLAYWRIGHT_BROWSER_TYPE = "chromium"

@@ -247,7 +247,7 @@ class SourceSpider(CrawlSpider):
     def parse_listing(self, response: Response) -> Iterable[Any]:
         """A listing page: only counted; links are followed by the rules.
 
-        @url http://127.0.0.1:8765/bbs/forum-2-1.html
+        @demo_url /bbs/forum-2-1.html
         @returns items 0 0
         """
         self.crawler.stats.inc_value("greywatch/listing_pages")
@@ -256,7 +256,7 @@ class SourceSpider(CrawlSpider):
     def parse_detail(self, response: Response) -> Iterable[PageItem]:
         """A detail page: skip if unchanged, else decode and extract fields into a PageItem.
 
-        @url http://127.0.0.1:8765/bbs/thread-102-1-1.html
+        @demo_url /bbs/thread-102-1-1.html
         @returns items 1 1
         @scrapes url source_id html encoding
         """
