@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from storage.exports import category_label
+from storage.exports import category_label, contact_text
 from storage.repo import LeadRow
 
 
 def leads_table(rows: list[LeadRow], limit: int | None = None) -> Table:
-    """Leads as a table: id, source, title, categories (Chinese labels), score, contacts."""
+    """Leads as a table: id, source, title, categories and contacts as an analyst reads them
+    (电话 13800138000), score, review status."""
     title = f"{len(rows)} leads"
     if limit and len(rows) == limit:
         title += f" (the first {limit}; --limit 0 lists all)"
@@ -22,7 +23,7 @@ def leads_table(rows: list[LeadRow], limit: int | None = None) -> Table:
     table.add_column("contacts", overflow="fold", ratio=2)
     table.add_column("review", no_wrap=True)
     for r in rows:
-        contacts = ", ".join(f"{c['kind']}:{c['value']}" for c in r.contacts)
+        contacts = "、".join(contact_text(c) for c in r.contacts)
         table.add_row(
             str(r.finding_id),
             r.source_id or "-",

@@ -41,6 +41,14 @@ REVIEW_LABELS = {
     "dismissed": "已排除",
     "reported": "已举报",
 }
+# Scope verdicts (pipelines/scope.py) as an analyst reads them; "" = the match was ambiguous.
+VERDICT_LABELS = {
+    "out_of_scope": "超出登记经营范围",
+    "in_scope": "在登记经营范围内",
+    "inactive": "登记状态异常",
+    "not_registered": "未查到登记",
+    "": "无法确定对应登记",
+}
 CONTACT_LABELS = {"phone": "电话", "wechat": "微信", "qq": "QQ", "email": "邮箱", "url": "网址"}
 
 # Excel refuses cells longer than this; longer page text is cut (the JSON export keeps it).
@@ -108,6 +116,14 @@ def contact_text(contact: dict[str, Any]) -> str:
     return f"{CONTACT_LABELS.get(kind, kind)} {value}".strip()
 
 
+def registry_text(check: dict[str, Any]) -> str:
+    """`深圳市鑫诚…公司：超出登记经营范围（91440300…，存续）`: a registry check in one cell."""
+    verdict = str(check.get("verdict", ""))
+    said = f"{check.get('business', '')}：{VERDICT_LABELS.get(verdict, verdict)}"
+    facts = "，".join(str(check[k]) for k in ("uscc", "status") if check.get(k))
+    return f"{said}（{facts}）" if facts else said
+
+
 def matched_words(evidence: list[dict[str, Any]]) -> list[str]:
     """The lexicon terms that matched (unique, in page order)."""
     terms = [str(e.get("term") or e.get("raw") or "") for e in evidence if e.get("kind") == "term"]
@@ -127,6 +143,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("理由", "reason", 40, lambda r: r.reason),
     Column("联系方式", "contacts", 30, lambda r: r.contacts),
     Column("企业", "businesses", 30, lambda r: r.businesses),
+    Column("登记核验", "registry", 36, lambda r: r.registry),
     Column("命中词", "matched_words", 24, lambda r: matched_words(r.evidence)),
     Column("摘录", "excerpt", 50, lambda r: r.excerpt),
     Column("审核状态", "review_status", 10, lambda r: r.review_status),
@@ -152,6 +169,8 @@ def display_value(key: str, value: Any) -> Any:
         return "、".join(category_label(c) for c in value)
     if key == "contacts":
         return "；".join(contact_text(c) for c in value)
+    if key == "registry":
+        return "；".join(registry_text(c) for c in value)
     if isinstance(value, list):
         return "、".join(str(v) for v in value)
     return value

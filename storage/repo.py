@@ -25,11 +25,13 @@ from pipelines.model import Analysis
 from pipelines.normalize import normalize
 from storage.models import (
     REVIEW_STATUSES,
+    BusinessMatch,
     CrawlRun,
     Document,
     Entity,
     Finding,
     Mention,
+    Registration,
     Source,
     utcnow,
 )
@@ -131,6 +133,9 @@ class LeadRow:
     template_id: int | None
     actor_ids: list[int]
     excerpt: str
+    # How each business named on the page checked out against the imported registry (empty
+    # before `greywatch registry match --db-entities`): see `_registry_checks`.
+    registry: list[dict[str, str]] = field(default_factory=list)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -705,15 +710,52 @@ def query_leads(session: Session, f: LeadFilter) -> list[LeadRow]:
         )
         for mention, entity in rows:
             by_doc[mention.document_id].append((mention, entity))
-    return [_lead_row(finding, doc, by_doc[doc.id]) for finding, doc in pairs]
+    business_ids = {e.id for found in by_doc.values() for _, e in found if e.kind == "business"}
+    checks = _registry_checks(session, business_ids)
+    return [_lead_row(finding, doc, by_doc[doc.id], checks) for finding, doc in pairs]
 
 
-def _lead_row(finding: Finding, doc: Document, found: list[tuple[Mention, Entity]]) -> LeadRow:
+def _registry_checks(session: Session, entity_ids: set[int]) -> dict[int, dict[str, str]]:
+    """entity id -> what the registry says of that business: verdict, registered name and
+    USCC, the reason for the match, and the registry file and row it comes from."""
+    if not entity_ids:
+        return {}
+    rows = session.execute(
+        select(BusinessMatch, Registration)
+        .outerjoin(Registration, Registration.id == BusinessMatch.registration_id)
+        .where(BusinessMatch.entity_id.in_(sorted(entity_ids)))
+    )
+    out = {}
+    for match, reg in rows:
+        out[match.entity_id] = {
+            "verdict": match.verdict,
+            "registered_name": reg.name if reg else "",
+            "uscc": reg.uscc if reg else "",
+            "status": reg.status if reg else "",
+            "reason": match.reason or match.verdict_reason,
+            "registry_row": (
+                f"{reg.source_file.rsplit('/', 1)[-1]}:{reg.source_row}"
+                if reg and reg.source_file
+                else ""
+            ),
+        }
+    return out
+
+
+def _lead_row(
+    finding: Finding,
+    doc: Document,
+    found: list[tuple[Mention, Entity]],
+    checks: dict[int, dict[str, str]],
+) -> LeadRow:
     contacts: dict[tuple[str, str], dict[str, str]] = {}
     businesses: dict[str, None] = {}
+    registry: dict[str, dict[str, str]] = {}
     for mention, entity in found:
         if entity.kind == "business":
             businesses.setdefault(entity.key)
+            if entity.id in checks:
+                registry.setdefault(entity.key, {"business": entity.key} | checks[entity.id])
         elif entity.kind != "uscc":
             contacts.setdefault(
                 (entity.kind, entity.key),
@@ -742,6 +784,7 @@ def _lead_row(finding: Finding, doc: Document, found: list[tuple[Mention, Entity
         template_id=finding.template_id,
         actor_ids=actors,
         excerpt=_excerpt(doc.text, evidence),
+        registry=list(registry.values()),
     )
 
 

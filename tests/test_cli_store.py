@@ -106,7 +106,7 @@ def test_leads_table(engine):
     assert result.exit_code == 0, result.output
     assert "2 leads" in result.output
     assert "征信修复 专业处理逾期 不成功不收费" in result.output
-    assert "phone:+8613800138000" in result.output and "警惕" not in result.output
+    assert "电话 13800138000" in result.output and "警惕" not in result.output
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ def test_demo_crawls_the_bundled_site_and_prints_leads(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "征信修复 专业处理逾期 不成功不收费" in out
-    assert "wechat:xinc888" in out and "qq:123456789" in out
+    assert "微信 xinc888" in out and "QQ 123456789" in out
     assert f"database: {db_url}" in out
     assert "greywatch leads" in out and "greywatch runs" in out
     assert "demo site serving at http://127.0.0.1:" in result.stderr

@@ -20,7 +20,7 @@ from greywatch.errors import GreywatchError, InputError
 from storage.exports import COLUMNS, atomic_file, export_leads, filter_is_empty
 from storage.models import ExportLog
 from storage.repo import LeadFilter
-from tests.case_world import XINCHENG, at, build_world
+from tests.case_world import XINCHENG, XINCHENG_USCC, at, build_world
 
 HEADERS = [c.header for c in COLUMNS]
 EVIL_TITLE = '=HYPERLINK("http://evil.test","点我")'
@@ -48,6 +48,7 @@ def test_csv_is_excel_ready(session: Session, tmp_path: Path) -> None:
     assert len(data) == result.rows == 5  # promotions only: the news warning is not a lead
     top = data[0]
     assert top["企业"] == XINCHENG
+    assert top["登记核验"] == f"{XINCHENG}：超出登记经营范围（{XINCHENG_USCC}，存续）"
     assert top["类别"] == "征信修复"
     assert top["命中词"] == "征信修复、消除逾期"
     assert top["联系方式"] == "电话 13800138000；微信 xinc888"
@@ -105,6 +106,18 @@ def test_json_has_english_keys_and_raw_chinese(session: Session, tmp_path: Path)
         "raw": "13800138000",
     }
     assert first["evidence"][0]["term"] == "征信修复"
+    # which registry row backs the business, and why it is that firm's
+    assert first["registry"] == [
+        {
+            "business": XINCHENG,
+            "verdict": "out_of_scope",
+            "registered_name": XINCHENG,
+            "uscc": XINCHENG_USCC,
+            "status": "存续",
+            "reason": f"与登记名称完全一致：{XINCHENG}",
+            "registry_row": "registry-2026-11.csv:2",
+        }
+    ]
 
 
 @pytest.mark.parametrize(
