@@ -554,15 +554,21 @@ def test_missing_postgres_database_hints_createdb(pg_session_url):
     assert "createdb" in err.value.hint
 
 
-def test_concurrent_writers_share_entities_without_errors(engine):
-    """Parallel crawls save pages naming the same contacts: one entity, no lock errors."""
+@pytest.mark.parametrize("batch", [1, 5], ids=["page-by-page", "batches"])
+def test_concurrent_writers_share_entities_without_errors(engine, batch):
+    """Parallel crawls save pages naming the same contacts: one entity, no lock errors, no
+    deadlock (entities are upserted in one order by every writer)."""
     from concurrent.futures import ThreadPoolExecutor
 
     def crawl(worker: int) -> None:
-        for i in range(5):
+        for start in range(0, 5, batch):
             with db.session_scope(engine) as s:
-                record = page(url=f"https://bbs.example.cn/w{worker}/{i}", source_id=f"s{worker}")
-                repo.save_page(s, record, ad_analysis(), "lex-1")
+                records = [
+                    (page(url=f"https://bbs.example.cn/w{worker}/{i}", source_id=f"s{worker}"),
+                     ad_analysis())
+                    for i in range(start, start + batch)
+                ]  # fmt: skip
+                repo.save_pages(s, records, "lex-1")
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(crawl, range(4)))  # re-raises any worker's error

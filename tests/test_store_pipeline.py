@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from scrapy.utils.test import get_crawler
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from crawler.pipelines import StorePipeline
 from pipelines.analyze import analyze_text, lexicon_version
-from storage.db import dispose_engines, get_engine, migrate
+from storage.db import dispose_engines, get_engine
 from storage.models import Document
 from storage.repo import PageRecord
 
@@ -29,9 +28,9 @@ def _record(n: int, body: bytes | None = None) -> PageRecord:
 
 
 @pytest.fixture()
-def pipeline(tmp_path: Path) -> Iterator[StorePipeline]:
-    url = f"sqlite:///{tmp_path / 'g.db'}"
-    migrate(get_engine(url))
+def pipeline(engine: Engine) -> Iterator[StorePipeline]:
+    """The pipeline on a migrated database: a SQLite file, then a real PostgreSQL."""
+    url = engine.url.render_as_string(hide_password=False)
     crawler = get_crawler(settings_dict={"GREYWATCH_DATABASE_URL": url})
     crawler.stats.open_spider()
     pipe = StorePipeline(crawler)
