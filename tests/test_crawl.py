@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from scrapy.http import HtmlResponse, Request
 from scrapy.spidermiddlewares.httperror import HttpError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from twisted.internet.error import ConnectionRefusedError, DNSLookupError, TimeoutError
 from twisted.python.failure import Failure
@@ -342,6 +342,31 @@ def test_dead_site_fails_its_run_and_the_exit_code(broken_world: World) -> None:
     assert gone.message.startswith("no page could be fetched")
     assert "source gone failed: " in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_crawl_into_postgresql_twice_keeps_one_copy(engine: Engine, tmp_path: Path) -> None:
+    """The team setup: `greywatch crawl --db postgresql://…`, then again; no duplicates."""
+    server, base = serve()
+    url = engine.url.render_as_string(hide_password=False)
+    world = World(server, base, url, tmp_path / "home")
+    try:
+        first, again = world.crawl("bbs-demo"), world.crawl("bbs-demo")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    runs = world.rows()
+    assert [r.status for r in runs] == ["finished", "finished"]
+    assert runs[0].stats["greywatch/pages_saved"] == 12
+    assert runs[1].stats.get("greywatch/pages_saved", 0) == 0  # nothing changed on the site
+    with Session(world.engine) as s:
+        assert s.scalar(select(func.count()).select_from(Document)) == 12
+        assert s.scalar(select(func.count()).select_from(Finding)) == 12
+        leads = s.scalar(
+            select(func.count()).select_from(Finding).where(Finding.kind == "promotion")
+        )
+    assert leads == runs[0].stats["greywatch/leads"] > 0
 
 
 def test_unknown_source_is_a_one_line_error(tmp_path: Path) -> None:
