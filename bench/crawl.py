@@ -7,7 +7,8 @@ separate process, then crawls them twice in subprocesses with the same politenes
 2. `greywatch crawl`: analysis + save_page into a temp SQLite database.
 Pages/s come from each crawl's own Scrapy stats (response_received_count / elapsed seconds),
 so interpreter start-up is excluded. A small JS-rendered set is crawled with Chromium and
-reported separately. Run: `.venv/bin/python bench/crawl.py [--items 2000] [--browser-items 30]`.
+reported separately; with --pg the greywatch crawl also runs into a new PostgreSQL database.
+Run: `.venv/bin/python bench/crawl.py [--items 2000] [--browser-items 30] [--pg ADMIN_URL]`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -174,14 +177,38 @@ def bare_crawl(url: str) -> tuple[int, float]:
     return result["pages"], result["seconds"]
 
 
-def greywatch_crawl(base: str, workdir: Path, source: str) -> tuple[int, float, int]:
-    """`greywatch crawl` of one bench source: (pages, seconds, documents saved)."""
+@contextmanager
+def fresh_postgres(admin_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one crawl (dropped afterwards): its URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"greywatch_bench_{os.getpid()}_{time.monotonic_ns()}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        from storage.db import dispose_engines
+
+        dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def greywatch_crawl(
+    base: str, workdir: Path, source: str, db_url: str | None = None
+) -> tuple[int, float, int]:
+    """`greywatch crawl` of one bench source into a new SQLite file (or the empty database
+    `db_url`): (pages, seconds, documents saved)."""
     from sqlalchemy import create_engine, text
 
     from storage.db import get_engine, migrate
 
     workdir.mkdir(parents=True, exist_ok=True)
-    db_url = f"sqlite:///{workdir / (source + '.db')}"
+    db_url = db_url or f"sqlite:///{workdir / (source + '.db')}"
     migrate(get_engine(db_url))
     sources = workdir / "sources.yaml"
     sources.write_text(
@@ -211,7 +238,8 @@ def greywatch_crawl(base: str, workdir: Path, source: str) -> tuple[int, float, 
     subprocess.run([*cmd, "--db", db_url], env=env, check=True, capture_output=True, cwd=ROOT)
     engine = create_engine(db_url)
     with engine.connect() as conn:
-        stats = json.loads(conn.execute(text("SELECT stats FROM crawl_runs")).scalar_one())
+        stats = conn.execute(text("SELECT stats FROM crawl_runs")).scalar_one()
+        stats = json.loads(stats) if isinstance(stats, str) else stats  # PostgreSQL: parsed
         saved = conn.execute(text("SELECT count(*) FROM documents")).scalar_one()
     engine.dispose()
     return stats["response_received_count"], stats["elapsed_time_seconds"], saved
@@ -223,6 +251,12 @@ def main() -> None:
     parser.add_argument("--browser-items", type=int, default=30, help="JS-rendered pages")
     parser.add_argument(
         "--repeat", type=int, default=2, help="alternate the two crawls N times; best of each"
+    )
+    parser.add_argument(
+        "--pg",
+        metavar="URL",
+        help="also crawl into PostgreSQL: an admin URL that may create databases, e.g. "
+        "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
     )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -243,6 +277,11 @@ def main() -> None:
                 full.append(greywatch_crawl(base, work / str(n), "bench"))
             bare_pages, bare_secs = min(bare, key=lambda r: r[1] / r[0])
             gw_pages, gw_secs, saved = min(full, key=lambda r: r[1] / r[0])
+            pg: list[tuple[int, float, int]] = []
+            if args.pg:
+                for n in range(args.repeat):
+                    with fresh_postgres(args.pg) as pg_url:
+                        pg.append(greywatch_crawl(base, work / f"pg{n}", "bench", pg_url))
             br_pages, br_secs, br_saved = greywatch_crawl(base, work / "browser", "bench-browser")
             wall = time.perf_counter() - started
     finally:
@@ -260,6 +299,13 @@ def main() -> None:
         f"({saved} documents analysed and stored)"
     )
     print(f"ratio greywatch/bare: {ratio:.2f}x (target >= {TARGET_RATIO}x)")
+    if pg:
+        pg_pages, pg_secs, pg_saved = min(pg, key=lambda r: r[1] / r[0])
+        pg_rate = pg_pages / pg_secs
+        print(
+            f"greywatch into PostgreSQL: {pg_pages:5d} pages in {pg_secs:6.1f} s = "
+            f"{pg_rate:7.1f} pages/s ({pg_saved} documents), {pg_rate / bare_rate:.2f}x bare"
+        )
     print(
         f"browser (Chromium): {br_pages:5d} pages in {br_secs:6.1f} s = "
         f"{br_pages / br_secs:7.1f} pages/s ({br_saved} documents)"
