@@ -4,6 +4,8 @@ It runs on every crawled page, so scanning is done by precompiled regexes over t
 text (pipelines.normalize); only the digit runs they find are decoded further, Chinese numerals
 (一三八, 壹叁捌, 幺, 洞 …) read as digits one character for one, so positions stay aligned. Spans
 map back to the original through the normalizer's offset map: evidence quotes what was there.
+Emails are also read with the at sign or dots spelled out (xinc888 at 163 dot com, 艾特, 点, #),
+only where the domain shape makes an address credible (see _spelled_emails).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
+from typing import Literal
 
 import phonenumbers
 import yaml
@@ -74,6 +78,23 @@ _HOST = r"[a-z0-9-]+(?:\.[a-z0-9-]+)+"
 _PATH = r"(?::[0-9]{1,5})?(?:[/?#][a-z0-9\-._~:/?#\[\]@!$&'*+,;=%]*)?"
 _URL_RE = re.compile(rf"(?<![a-z0-9.-])(?:https?://(?P<h1>{_HOST})|(?P<h2>www\.{_HOST})){_PATH}")
 _QQ_MAIL_RE = re.compile(r"([1-9][0-9]{4,10})@qq\.com")
+# Brackets promoters put around a spelled-out symbol: (at), [at], {at}, <at>, 【at】, 「at」
+# (full-width brackets are half-width once normalized).
+_OPEN = "([{<【「"
+_CLOSE = ")]}>】」"
+# Spaces allowed around a spelled-out or spaced symbol, and how many; no line break and no long
+# blank: an address is written on one line, in one piece.
+_GAP = " \t"
+_MAX_GAP = 3
+# One label of a mail domain, read whole (so "comx" is not "com").
+_LABEL = r"[a-z0-9][a-z0-9-]{0,62}(?![a-z0-9-])"
+_LABEL_RE = re.compile(_LABEL)
+# What an email's local part is made of (the common subset of RFC 5321), read backwards from
+# the at sign, and the most of it RFC 5321 allows.
+_LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._%+-")
+_MAX_LOCAL = 64
+# Right before a local part, these mean a URL's path or query ("/page#qq.com"), not an email.
+_URL_CHARS = frozenset("/?=&#")
 # Longest normalized text a phone can span (digits, separators, "+86", an extension): only
 # bounds the search for phones near a "微信同号" phrase.
 _MAX_RUN_CHARS = _MAX_PHONE_DIGITS * (_MAX_SEP + 1) + 16
@@ -102,6 +123,13 @@ class _Rules:
     id_stopwords: frozenset[str]
     bare_domain: re.Pattern[str]
     tld_dot: re.Pattern[str]  # ".com", ".cn" … where a bare domain may end
+    at_words: tuple[str, ...]  # spelled-out "@" (at, 艾特): with "@" and "#", gate the scan
+    email_at: re.Pattern[str]  # "@", "#" or a spelled-out at word, see _symbol_words
+    mail_dot_label: re.Pattern[str]  # groups: dot (".", " dot ", 点 …) and the label after it
+    tlds: frozenset[str]
+    mail_providers: frozenset[str]
+    qq_mail_alias: re.Pattern[str]  # QQ邮箱 …, before a QQ number that names a mailbox
+    qq_mail_gate: tuple[str, ...]  # the aliases' first two characters
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +137,31 @@ class _Phone:
     e164: str
     national: str  # digits as dialled inside China: 13800138000, 02162881234, 4008208820
     mobile: bool
+
+
+# How much a mail domain must prove after an at sign: only a known top-level domain ("@",
+# "(at)", 艾特); a spelled-out dot or a mail provider (a bare " at ", a mention-shaped "@");
+# a mail provider ("#", which mostly opens hashtags).
+_Proof = Literal["tld", "cue", "provider"]
+
+
+@dataclass(frozen=True, slots=True)
+class _AtSign:
+    """An at sign, plain, spaced or spelled out, with the gaps and brackets around it."""
+
+    local_end: int  # where the local part must end (normalized text)
+    domain_start: int
+    proof: _Proof
+
+
+@dataclass(frozen=True, slots=True)
+class _MailDomain:
+    """A mail domain as written, dots spelled out or not."""
+
+    labels: tuple[str, ...]  # up to the last known top-level domain: ("vip", "qq", "com")
+    end: int  # normalized text
+    spelled: bool  # some dot was written as a word or 点, not "."
+    name: str  # the label before the top-level domain(s): "qq"; "" if there is none
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +204,20 @@ def _alternation(
     return "(?:" + "|".join(parts) + ")"
 
 
+def _symbol_words(words: Iterable[str]) -> str:
+    """Alternation of words that spell a symbol (at, 艾特, dot, 点). ASCII words count only set
+    off by spaces or brackets, so "that" holds no "at"; every alternative starts with a literal,
+    so scanning a page skips ahead to candidate first characters."""
+    left, right = re.escape(_GAP + _OPEN), re.escape(_GAP + _CLOSE)
+    parts = []
+    for w in sorted(set(words), key=lambda w: (-len(w), w)):
+        p = re.escape(w)
+        if w.isascii():
+            p += rf"(?<=[{left}]{p})(?=[{right}])"
+        parts.append(p)
+    return "(?:" + "|".join(parts) + ")"
+
+
 def _starts_word(text: str, m: re.Match[str]) -> bool:
     """False when an ASCII alias or domain is glued to a preceding letter/digit (…qq, my_x.cn)."""
     s = m.start()
@@ -187,7 +254,13 @@ def _rules() -> _Rules:
     aliases = (
         _words(data, "wechat_aliases") + _words(data, "qq_aliases") + _words(data, "phone_aliases")
     )
-    tlds = _alternation(_words(data, "url_tlds"))
+    tld_words = _words(data, "url_tlds")
+    tlds = _alternation(tld_words)
+    qq_mail = _words(data, "qq_mail_aliases")
+    # Possessive: a run of spaces is never re-split between the gaps around a dot.
+    gap = f"[{re.escape(_GAP)}]{{0,{_MAX_GAP}}}+"
+    opening, closing = re.escape(_OPEN), re.escape(_CLOSE)
+    dots = _symbol_words(_words(data, "email_dot_words"))
     # "加微信", "加我QQ": a prefix may stand before any alias; spelled out as whole words so
     # the longest reading wins (加微信 over 加微) and every alternative starts with a literal.
     prefixes = ["", *_words(data, "alias_prefixes")]
@@ -218,6 +291,15 @@ def _rules() -> _Rules:
         id_stopwords=frozenset(_words(data, "wechat_id_stopwords")),
         bare_domain=re.compile(rf"(?P<h1>(?:[a-z0-9-]+\.)+{tlds})(?![a-z0-9-]|\.[a-z]){_PATH}"),
         tld_dot=re.compile(rf"\.{tlds}(?![a-z0-9-]|\.[a-z])"),
+        at_words=tuple(_words(data, "email_at_words")),
+        email_at=re.compile(rf"[@#]|{_symbol_words(_words(data, 'email_at_words'))}"),
+        mail_dot_label=re.compile(
+            rf"(?P<dot>{gap}[{opening}]?{gap}(?:\.|{dots}){gap}[{closing}]?{gap})(?P<label>{_LABEL})"
+        ),
+        tlds=frozenset(tld_words),
+        mail_providers=frozenset(_words(data, "mail_providers")),
+        qq_mail_alias=re.compile(_alternation(qq_mail, False)),
+        qq_mail_gate=tuple(sorted({w[:2] for w in qq_mail})),
     )
 
 
@@ -405,9 +487,9 @@ def _after_alias(rules: _Rules, pattern: re.Pattern[str], text: str) -> Iterator
             yield rules.filler.match(text, m.end()).end()
 
 
-def _qq_numbers(rules: _Rules, text: str) -> Iterator[_Found]:
-    """QQ numbers: 5–11 digits not starting with 0, right after a QQ alias."""
-    for p in _after_alias(rules, rules.qq_alias, text):
+def _qq_numbers(rules: _Rules, text: str, alias: re.Pattern[str]) -> Iterator[_Found]:
+    """QQ numbers: 5–11 digits not starting with 0, right after a QQ alias (or QQ-mail alias)."""
+    for p in _after_alias(rules, alias, text):
         m = rules.run.match(text, p)
         if not m:
             continue
@@ -436,14 +518,136 @@ def _wechat_ids(rules: _Rules, text: str, wechat_at: set[int]) -> Iterator[_Foun
         yield _Found("wechat", m.group(), *m.span())
 
 
+def _at_sign(text: str, m: re.Match[str]) -> _AtSign:
+    """Where the local part ends and the domain starts around an at sign found by `email_at`,
+    and what the domain must prove (see _Proof)."""
+    s, e = m.start(), m.end()
+    if m.group() == "#":  # glued on both sides: "xinc888#163.com", never "# 163"
+        return _AtSign(s, e, "provider")
+    le, ds = _skip(text, s, -1), _skip(text, e, 1)
+    opened = le > 0 and text[le - 1] in _OPEN
+    closed = ds < len(text) and text[ds] in _CLOSE
+    if opened:
+        le = _skip(text, le - 1, -1)
+    if closed:
+        ds = _skip(text, ds + 1, 1)
+    if m.group() == "@":
+        # "someone @example.me" is shaped like a mention; "x @ 163 . com" and "x@163 . com" are not.
+        mention = le < s and ds == e
+        return _AtSign(le, ds, "cue" if mention else "tld")
+    if m.group().isascii() and not (opened and closed):
+        return _AtSign(le, ds, "cue")  # a bare " at ": prose uses it all the time
+    return _AtSign(le, ds, "tld")
+
+
+def _skip(text: str, i: int, step: int) -> int:
+    """Index past a gap (at most _MAX_GAP spaces) at `i`, walking left (step -1: from
+    text[i-1]) or right."""
+    if step < 0:
+        stop = max(0, i - _MAX_GAP)
+        while i > stop and text[i - 1] in _GAP:
+            i -= 1
+    else:
+        stop = min(len(text), i + _MAX_GAP)
+        while i < stop and text[i] in _GAP:
+            i += 1
+    return i
+
+
+def _local_part(text: str, end: int) -> int | None:
+    """Start of the email local part ending at `end` (leading dots and dashes dropped), or None
+    when there is none: empty, too long, ending with ".", or a URL's path ("/a#qq.com")."""
+    s = end
+    while s > 0 and end - s <= _MAX_LOCAL and text[s - 1] in _LOCAL_CHARS:
+        s -= 1
+    if end - s > _MAX_LOCAL or (s > 0 and text[s - 1] in _URL_CHARS):
+        return None
+    while s < end and not text[s].isalnum():
+        s += 1
+    return s if s < end and text[end - 1] != "." else None
+
+
+def _mail_domain(rules: _Rules, text: str, start: int) -> _MailDomain | None:
+    """The mail domain at `start`, its dots plain, spaced or spelled out ("163 dot com", 163点com),
+    cut after its last known top-level domain; None without one ("meet at 10", "@某人")."""
+    first = _LABEL_RE.match(text, start)
+    if first is None:
+        return None
+    labels, ends, spelled = [first.group()], [first.end()], [False]
+    while m := rules.mail_dot_label.match(text, ends[-1]):
+        labels.append(m.group("label"))
+        ends.append(m.end())
+        spelled.append(m.group("dot").strip(_GAP + _OPEN + _CLOSE) != ".")
+    last = max((k for k in range(1, len(labels)) if labels[k] in rules.tlds), default=0)
+    if not last:
+        return None
+    kept = tuple(labels[: last + 1])
+    name = next((w for w in reversed(kept) if w not in rules.tlds), "")
+    return _MailDomain(kept, ends[last], any(spelled[: last + 1]), name)
+
+
+def _in_prose(text: str, local_start: int, local: str) -> bool:
+    """A letters-only local part after an ASCII word is English prose: "sign in at gmail.com"."""
+    i = _skip(text, local_start, -1)
+    return local.isalpha() and 0 < i < local_start and text[i - 1] in _WORD_CHARS
+
+
+def _spelled_emails(rules: _Rules, text: str) -> Iterator[_Found]:
+    """Emails whose at sign or dots are spelled out, spaced or swapped: xinc888 at 163 dot com,
+    xinc888(at)163.com, xinc888艾特163点com, xinc888 @ 163 . com, xinc888#163.com.
+
+    The weaker the at sign, the more the domain must prove (_Proof): "(at)" or 艾特 take any
+    domain ending in a known top-level domain; a bare " at " needs a spelled-out dot or a mail
+    provider (163, qq, gmail …), so "look at this" and "meet at 10 at the office" stay prose;
+    "#" needs a mail provider, so "#话题#" and "价格#100" stay hashtags and prices. A domain
+    is never guessed: "xinc888 at qq" names no domain and gives nothing.
+    """
+    if "@" not in text and "#" not in text and not any(w in text for w in rules.at_words):
+        return
+    for m in rules.email_at.finditer(text):
+        at = _at_sign(text, m)
+        start = _local_part(text, at.local_end)
+        if start is None:
+            continue
+        domain = _mail_domain(rules, text, at.domain_start)
+        if domain is None:
+            continue
+        local = text[start : at.local_end]
+        provider = domain.name in rules.mail_providers
+        if at.proof == "provider" and not provider:
+            continue
+        if at.proof == "cue" and not (
+            domain.spelled or (provider and not _in_prose(text, start, local))
+        ):
+            continue
+        yield _Found("email", f"{local}@{'.'.join(domain.labels)}", start, domain.end)
+
+
+def _qq_mailboxes(rules: _Rules, text: str) -> Iterator[_Found]:
+    """ "QQ邮箱 12345678": a QQ number given as a mailbox is 12345678@qq.com, QQ Mail's own
+    convention (every QQ number has that mailbox). Only numbers: a name after QQ邮箱 may be an
+    English alias on qq.com or foxmail.com, so it is not guessed; nor is a bare 邮箱 + number."""
+    if not any(g in text for g in rules.qq_mail_gate):
+        return
+    for f in _qq_numbers(rules, text, rules.qq_mail_alias):
+        yield _Found("email", f"{f.value}@qq.com", f.start, f.end, note="qq邮箱")
+
+
 def _emails_and_urls(rules: _Rules, text: str, taken: _Taken) -> Iterator[_Found]:
-    """Emails (plus the QQ number of a numeric qq.com mailbox), then sites not inside them."""
-    for m in _EMAIL_RE.finditer(text) if "@" in text else ():
-        taken.add(*m.span())
-        yield _Found("email", m.group(), *m.span())
-        qq = _QQ_MAIL_RE.fullmatch(m.group())
+    """Emails, plain, then spelled out, then QQ mailboxes given by number (each plus the QQ
+    number of a numeric qq.com mailbox), then sites not inside them."""
+    plain = (_Found("email", m.group(), *m.span()) for m in _EMAIL_RE.finditer(text))
+    emails = chain(
+        plain if "@" in text else (), _spelled_emails(rules, text), _qq_mailboxes(rules, text)
+    )
+    for f in emails:
+        if taken.overlaps(f.start, f.end):
+            continue
+        taken.add(f.start, f.end)
+        yield f
+        qq = _QQ_MAIL_RE.fullmatch(f.value)
         if qq:
-            yield _Found("qq", qq.group(1), *m.span(), note="qq邮箱")
+            yield _Found("qq", qq.group(1), f.start, f.end, note="qq邮箱")
     urls = _URL_RE.finditer(text) if "://" in text or "www." in text else ()
     for matches in (urls, _bare_domains(rules, text)):
         for m in matches:
@@ -528,14 +732,19 @@ def extract_contacts(text: str, *, norm: NormalizedText | None = None) -> list[C
     wechat_at: set[int] = set()
     taken = _Taken(len(ntext))
     found: list[_Found] = list(_emails_and_urls(rules, ntext, taken))
+    emails = [(f.start, f.end) for f in found if f.kind == "email"]
     for f in _wechat_ids(rules, ntext, wechat_at):
+        # "微信：xinc888 at qq.com": the id after the alias is an email's local part.
+        if any(s < f.end and f.start < e for s, e in emails):
+            continue
         taken.add(f.start, f.end)
         found.append(f)
     phones = [
         (f, p) for f, p in _phones(rules, ntext, wechat_at) if not taken.overlaps(f.start, f.end)
     ]
     found += [f for f, _ in phones]
-    found += [f for f in _qq_numbers(rules, ntext) if not taken.overlaps(f.start, f.end)]
+    qq = _qq_numbers(rules, ntext, rules.qq_alias)
+    found += [f for f in qq if not taken.overlaps(f.start, f.end)]
     found += _same_number(rules, ntext, [(f, p) for f, p in phones if f.kind == "phone"])
     seen: set[tuple[str, str, int, int]] = set()
     contacts = []

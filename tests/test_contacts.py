@@ -287,6 +287,101 @@ EMAILS_AND_URLS = [
     ("HTTPS://WWW.EXAMPLE.CN", [("url", "www.example.cn", "HTTPS://WWW.EXAMPLE.CN")]),
 ]
 
+# Emails whose at sign or dots are spelled out, spaced or swapped to get past filters.
+SPELLED_EMAILS = [
+    (
+        "投诉材料发邮箱：xinc888 at 163 dot com",
+        [("email", "xinc888@163.com", "xinc888 at 163 dot com")],
+    ),
+    (
+        "退保资料请发 xinc888(at)163.com 备注姓名",
+        [("email", "xinc888@163.com", "xinc888(at)163.com")],
+    ),
+    ("征信修复咨询：xinc888[at]qq.com", [("email", "xinc888@qq.com", "xinc888[at]qq.com")]),
+    ("Email: xinc888 AT qq DOT com", [("email", "xinc888@qq.com", "xinc888 AT qq DOT com")]),
+    ("代理维权，邮箱xinc888艾特163点com", [("email", "xinc888@163.com", "xinc888艾特163点com")]),
+    ("邮箱 xinc888#163.com（#换成@）", [("email", "xinc888@163.com", "xinc888#163.com")]),
+    ("联系邮箱：xinc888＠ｑｑ．ｃｏｍ", [("email", "xinc888@qq.com", "xinc888＠ｑｑ．ｃｏｍ")]),
+    (
+        "邮箱 xinc888 @ 163 . com 24小时回复",
+        [("email", "xinc888@163.com", "xinc888 @ 163 . com")],
+    ),
+    ("發郵件到 xinc888 @163.com", [("email", "xinc888@163.com", "xinc888 @163.com")]),
+    ("xinc888（at）sina.com", [("email", "xinc888@sina.com", "xinc888（at）sina.com")]),
+    (
+        "反催收资料索取 xinc888【at】126.com",
+        [("email", "xinc888@126.com", "xinc888【at】126.com")],
+    ),
+    (
+        "网贷协商邮箱：zhang_san at example dot com",
+        [("email", "zhang_san@example.com", "zhang_san at example dot com")],
+    ),
+    (
+        "邮箱：tousu.help (at) example.cn",
+        [("email", "tousu.help@example.cn", "tousu.help (at) example.cn")],
+    ),
+    (
+        "邮件发到 xinc888@163 dot com dot cn",
+        [("email", "xinc888@163.com.cn", "xinc888@163 dot com dot cn")],
+    ),
+    ("xinc888 at qq.com点击下载模板", [("email", "xinc888@qq.com", "xinc888 at qq.com")]),
+    (
+        "網貸協商郵箱：xinc888 AT Hotmail DOT com",
+        [("email", "xinc888@hotmail.com", "xinc888 AT Hotmail DOT com")],
+    ),
+    (
+        "邮箱 12345678 at qq dot com",
+        [
+            ("email", "12345678@qq.com", "12345678 at qq dot com"),
+            ("qq", "12345678", "12345678 at qq dot com"),
+        ],
+    ),
+    # The id after 微信 is the local part of the email it starts, not a WeChat id of its own.
+    ("微信：xinc888 at qq.com", [("email", "xinc888@qq.com", "xinc888 at qq.com")]),
+    (
+        "停息挂账咨询 xinc888艾特gmail点com 或致电13912345678",
+        [("email", "xinc888@gmail.com", "xinc888艾特gmail点com"), ("phone", M2, "13912345678")],
+    ),
+]
+
+# "QQ邮箱 + number" is number@qq.com by QQ Mail's own convention (and the number is a QQ id).
+QQ_MAILBOXES = [
+    (
+        "QQ邮箱 12345678",
+        [("email", "12345678@qq.com", "12345678"), ("qq", "12345678", "12345678")],
+    ),
+    (
+        "材料发我QQ邮箱：87654321，两小时内回复",
+        [("email", "87654321@qq.com", "87654321"), ("qq", "87654321", "87654321")],
+    ),
+    (
+        "ＱＱ郵箱：八七六五四三二一",
+        [
+            ("email", "87654321@qq.com", "八七六五四三二一"),
+            ("qq", "87654321", "八七六五四三二一"),
+        ],
+    ),
+    (
+        "QQ邮箱：12345678@qq.com",
+        [("email", "12345678@qq.com", "12345678@qq.com"), ("qq", "12345678", "12345678@qq.com")],
+    ),
+    (
+        "扣扣邮箱 5201314 收模板",
+        [("email", "5201314@qq.com", "5201314"), ("qq", "5201314", "5201314")],
+    ),
+]
+
+# Look-alikes of a spelled-out email: the site in them is still a site, nothing else is found.
+EMAIL_LOOKALIKES = [
+    ("please sign in at gmail.com", [("url", "gmail.com", "gmail.com")]),
+    ("visit us at example.com", [("url", "example.com", "example.com")]),
+    ("资料见 xinc888#example.com", [("url", "example.com", "example.com")]),
+    (
+        "https://www.example.com/help#qq.com",
+        [("url", "www.example.com", "https://www.example.com/help#qq.com")],
+    ),
+]
+
 ADS = [
     (
         "专业征信修复，逾期记录消除！联系电话：138-0013-8000（微信同号），QQ：12345678，"
@@ -386,10 +481,27 @@ NEGATIVES = [
     "（7×24小时）",
     "订单号(2023)13800138000",
     "身份证 110105(1949)1231002X",
+    # spelled-out at signs without a credible mail domain
+    "meet at 10 at the office",
+    "look at this",
+    "Look at that, attach the data",
+    "3 at 5元",
+    "see you at 8.30",
+    "@某人 帮忙看看",
+    "圈子里@小王 说的",
+    "thanks @john.me",
+    "#话题#",
+    "#征信修复# 话题讨论",
+    "价格#100",
+    "邮箱：xinc888 at qq",
+    "xinc888 at qq dot comx",
+    "邮箱 12345678",
+    "QQ邮箱 xinc888",
+    "QQ邮箱 1234",
 ]
 
 CASES = PHONES + EXTENSIONS + OBFUSCATED + WECHAT_IDS + WECHAT_PHONES + REMARKS + FILLERS + QQ
-CASES += EMAILS_AND_URLS + ADS
+CASES += EMAILS_AND_URLS + SPELLED_EMAILS + QQ_MAILBOXES + EMAIL_LOOKALIKES + ADS
 CASES += [(text, []) for text in NEGATIVES]
 
 
@@ -412,6 +524,8 @@ def test_extract_contacts(text: str, expected: list[tuple[str, str, str]]) -> No
         ("总机021-62881234转8001", "phone", "ext 8001"),
         ("010-62881234-123", "phone", "ext 123"),
         ("邮箱 12345678@qq.com", "qq", "qq邮箱"),
+        ("QQ邮箱 12345678", "email", "qq邮箱"),
+        ("邮箱 xinc888 at 163 dot com", "email", ""),
         ("微信：13800138000", "wechat", ""),
         ("13800138000(微信同号)", "wechat", "微信同号"),
         ("vx同号13800138000", "wechat", "微信同号"),
