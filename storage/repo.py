@@ -638,16 +638,16 @@ def reanalyze(
             .order_by(Document.id)
             .options(defer(Document.raw))
         )
+        analyzed = []
         for done, doc in enumerate(docs, start=offset + 1):
             analysis = analyze(doc)
             if analysis.text and analysis.text != doc.text:
                 doc.text, doc.text_hash = analysis.text, text_hash(analysis.text)
-            session.flush()
-            _apply_analyses(
-                session, [_Analyzed(doc.id, utc(doc.fetched_at), analysis)], lexicon_version
-            )
+            analyzed.append(_Analyzed(doc.id, utc(doc.fetched_at), analysis))
             if progress:
                 progress(done, len(ids))
+        session.flush()
+        _apply_analyses(session, analyzed, lexicon_version)  # the batch in a few statements
         if commit_every:
             session.commit()
         session.expunge_all()
