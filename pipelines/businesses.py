@@ -2,16 +2,24 @@
 
 Promoters advertise under a registered firm, an individual business or just a brand; each name
 found here is later matched against registration records, so its span must quote the page and
-its left boundary must not swallow the words before it ("我们是深圳市…有限公司的").
+its left boundary must not swallow the words before it ("我们是深圳市…有限公司的"). Names
+written in parts ("深圳市 鑫诚 信息咨询 有限公司") are reported compact, their span quoting
+the spaced original.
 Matching runs on the normalized view (Simplified, half-width); spans map back to the original.
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import itertools
 import logging
+import marshal
+import os
 import re
+import sys
+import tempfile
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,8 +29,9 @@ import yaml
 from stdnum.cn import uscc as stdnum_uscc
 from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
 
+from pipelines.lexicon import Lexicon
 from pipelines.model import Business, BusinessForm, UsccMention
-from pipelines.normalize import NormalizedText, normalize_shared
+from pipelines.normalize import NormalizedText, compact, normalize_shared
 
 if TYPE_CHECKING:
     import jieba
@@ -50,9 +59,25 @@ COMMON_WORD_FREQ = 50
 # per character and take seconds per 100 KB: the rest of such a page is skipped.
 MAX_JIEBA_CALLS = 3000
 
+# Separators promoters put between the parts of a firm name ("深圳市 鑫诚 信息咨询 有限公司",
+# "广州·安信商务服务有限公司"): one of them between name characters may be bridged. Ideographic
+# and no-break spaces are plain spaces after normalization; line breaks are never bridged.
+BRIDGE_SEPARATORS = " ·・‧"
+# A common word in 【】 or quotes is a brand only right before a service claim: the claim's
+# first character may come this many characters after the bracket ("【阳光法务】专业停息挂账").
+CLAIM_REACH = 4
+# Lexicon terms from this weight on are a service claim; weaker ones (退费, 退保) also appear
+# in lawful refund and insurance notices.
+CLAIM_MIN_WEIGHT = 0.6
+# Characters of text after a bracket looked at for the claim.
+CLAIM_WINDOW = 16
+
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff"
 _NAME_WORD = re.compile(rf"[{_HAN}0-9a-z]+")
 _BRACKETED = re.compile(r"\(([^()]{1,8})\)")
+# Bracket and quote pairs around a brand in ads (normalized: ＂ is already ").
+_QUOTES = (("【", "】"), ("“", "”"), ("「", "」"), ("『", "』"), ("〖", "〗"), ('"', '"'))
+_SEPARATOR_RE = re.compile(f"[{re.escape(BRIDGE_SEPARATORS)}]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +86,12 @@ class _Rules:
 
     run_re: re.Pattern[str]  # maximal runs of characters a name can contain
     suffix_re: re.Pattern[str]  # any legal-form / small-firm suffix
+    bridge_suffix_re: re.Pattern[str]  # the suffixes of two characters or more
+    bridge_probe_re: re.Pattern[str]  # the same, possibly split by separators: worth a look
     industry_re: re.Pattern[str]  # industry words of brand-only mentions
     trailing_re: re.Pattern[str]  # "(特殊普通合伙)" after a suffix
     bracket_brand_re: re.Pattern[str]
+    quoted_re: re.Pattern[str]  # 【…】 “…” 「…」 『…』 〖…〗 "…": the content is group lastindex
     forms: dict[str, BusinessForm]  # suffix → form
     company_suffixes: frozenset[str]
     branch_parents: tuple[str, ...]
@@ -73,7 +101,10 @@ class _Rules:
     shop_reject_pos: frozenset[str]
     person_words: frozenset[str]
     reject_pos: frozenset[str]
+    common_brand_pos: frozenset[str]  # tags a common word needs to be a brand core
+    action_industry: frozenset[str]  # industry words that follow a common word as an action
     industry: frozenset[str]
+    industry_ends: tuple[str, ...]  # the same, for str.endswith
     descriptors: frozenset[str]
     generic: frozenset[str]
     stops: frozenset[str]
@@ -94,7 +125,9 @@ def _alt(words: list[str]) -> str:
 @lru_cache(maxsize=1)
 def _data() -> dict[str, list[str]]:
     """The data file, read once per process."""
-    return yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
+    # libyaml's loader when built in: 3 ms instead of 26 ms of each process's start-up
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(DATA_FILE.read_text(encoding="utf-8"), Loader=loader)
 
 
 @lru_cache(maxsize=1)
@@ -110,9 +143,17 @@ def _rules() -> _Rules:
     region_full |= {c + "市" for c in data["cities"]}
     regionish = _alt([*provinces, *data["cities"], *region_full])
     bracket = rf"\((?:{regionish}|[{_HAN}]{{1,6}}[省市区县]|{_alt(data['bracket_non_regions'])})\)"
+    quoted = "|".join(rf"{re.escape(o)}([{_HAN}0-9a-z]{{3,12}}){re.escape(c)}" for o, c in _QUOTES)
     return _Rules(
         run_re=re.compile(rf"(?:[{_HAN}0-9a-z]|{bracket})+"),
+        quoted_re=re.compile(quoted),
         suffix_re=re.compile(_alt(list(forms))),
+        bridge_suffix_re=re.compile(_alt([f for f in forms if len(f) > 1])),
+        bridge_probe_re=re.compile(
+            "|".join(
+                f"{_SEPARATOR_RE.pattern}?".join(map(re.escape, f)) for f in forms if len(f) > 1
+            )
+        ),
         industry_re=re.compile(_alt(data["industry_words"])),
         trailing_re=re.compile(rf"\((?:{_alt(data['trailing_brackets'])})\)"),
         bracket_brand_re=re.compile(rf"【([{_HAN}0-9a-z]{{2,12}})】"),
@@ -125,7 +166,10 @@ def _rules() -> _Rules:
         shop_reject_pos=frozenset(data["shop_reject_pos"]),
         person_words=frozenset(data["industry_person_words"]),
         reject_pos=frozenset(data["reject_pos"]),
+        common_brand_pos=frozenset(data["common_brand_pos"]),
+        action_industry=frozenset(data["action_industry_words"]),
         industry=frozenset(data["industry_words"]),
+        industry_ends=tuple(data["industry_words"]),
         descriptors=frozenset(data["descriptor_words"] + data["industry_words"]),
         generic=frozenset(data["generic_words"]),
         stops=frozenset(data["stop_words"] + data["soft_stop_words"]),
@@ -143,17 +187,53 @@ def _rules() -> _Rules:
 
 @lru_cache(maxsize=1)
 def _jieba() -> tuple[jieba.Tokenizer, dict[str, str]]:
-    """The jieba tokenizer with suffixes and industry words added (once), and its POS table."""
-    # Imported here: jieba takes ~0.5 s to import and the POS table ~1 s to read, which
-    # commands that never extract names (greywatch --help) should not pay.
+    """jieba's default tokenizer with suffixes and industry words added (once per process),
+    and the POS tags the rules look at (see _pos_subset)."""
+    # Imported here: jieba takes ~0.15 s to import, which commands that never extract names
+    # (greywatch --help) should not pay. jieba.posseg is never imported: building its table
+    # reads all of dict.txt (~0.5 s), and the rules need a fraction of it, cached on disk.
     import jieba
-    import jieba.posseg
 
     jieba.setLogLevel(logging.WARNING)
-    rules = _rules()
-    for word in [*(s for s in rules.forms if len(s) > 1), *rules.industry]:
-        jieba.add_word(word)
-    return jieba.dt, jieba.posseg.dt.word_tag_tab
+    return jieba.dt, _prepare(jieba.dt, jieba.__version__, _rules(), _cache_dir())
+
+
+def _prepare(tok: jieba.Tokenizer, version: str, rules: _Rules, cache: Path) -> dict[str, str]:
+    """Add our words to `tok` and return the POS subset, both restored from the cache in
+    `cache` when it holds them for this jieba, dictionary and data (written otherwise)."""
+    words, kept = _added_words(rules), _pos_kept(rules)
+    dict_file = _dict_file(tok)
+    key = _cache_key(version, dict_file, words, kept)
+    path = cache / f"jieba-{key[:16]}.bin"
+    cached = _load_state(path, key)
+    with tok.lock:
+        if cached is not None and not tok.initialized:
+            tok.FREQ, tok.total = cached.freq, cached.total
+            tok.initialized = True
+            return cached.tags
+        pristine = not tok.initialized  # nobody else added words: the state is ours to cache
+        for word in words:
+            tok.add_word(word)
+    if cached is not None:
+        tags = cached.tags
+    else:
+        with tok.get_dict_file() as f:
+            tags = _pos_subset(f.read(), *kept)
+    if pristine:
+        _save_state(path, _JiebaState(key, tok.FREQ, tok.total, tags))
+    return tags
+
+
+def _added_words(rules: _Rules) -> list[str]:
+    """Words added to jieba, in the data file's order: each one's frequency depends on the
+    words added before it, so a set's order (which varies per process) would not do."""
+    return [*(s for s in rules.forms if len(s) > 1), *dict.fromkeys(_data()["industry_words"])]
+
+
+def _pos_kept(rules: _Rules) -> tuple[frozenset[str], frozenset[str]]:
+    """The POS tags the rules ask about: for any word, and for common words only (brand cores
+    such as 阳光 nr: rare words of those tags count as untagged, see _common_core_ok)."""
+    return rules.reject_pos | rules.shop_reject_pos, rules.common_brand_pos
 
 
 @lru_cache(maxsize=1)
@@ -166,6 +246,121 @@ def _non_shop_bigrams() -> frozenset[str]:
         w for w, tag in tags.items() if len(w) == 2 and w[1] in ends and tag in rules.reject_pos
     }
     return frozenset(verbs | {w for w in rules.non_shop_words if len(w) == 2})
+
+
+# ---------------------------------------------------------------------------------------------
+# jieba start-up cache: the prefix dictionary with our words added and the POS subset, stored
+# in one file. jieba's own cache is read with marshal.load from a file (~0.55 s); marshal.loads
+# of the same bytes takes ~0.2 s, and the POS subset replaces parsing dict.txt (~0.45 s).
+
+# Bump when what the cache holds, or how it is computed, changes.
+CACHE_FORMAT = 1
+# Start of every cache file, followed by the CRC-32 of the rest: garbled files are rebuilt.
+_CACHE_MAGIC = b"greywatch-jieba\x00"
+_CRC_BYTES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _JiebaState:
+    """What a process needs from jieba: prefix dictionary, its total, the POS subset."""
+
+    key: str
+    freq: dict[str, int]
+    total: int
+    tags: dict[str, str]
+
+
+def _cache_dir() -> Path:
+    """$XDG_CACHE_HOME/greywatch, or ~/.cache/greywatch (XDG base directory rules)."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "greywatch"
+
+
+def _dict_file(tok: jieba.Tokenizer) -> str:
+    """Path of the tokenizer's dictionary (jieba's dict.txt unless set_dictionary was used)."""
+    with tok.get_dict_file() as f:
+        return str(getattr(f, "name", ""))
+
+
+def _cache_key(
+    version: str, dict_file: str, words: list[str], kept: tuple[frozenset[str], ...]
+) -> str:
+    """Everything the cached state depends on: formats, jieba and its dictionary, our inputs."""
+    try:
+        st = os.stat(dict_file)
+        stamp = f"{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        stamp = "?"
+    parts = [
+        str(CACHE_FORMAT),
+        f"{sys.version_info[0]}.{sys.version_info[1]}",
+        str(marshal.version),
+        version,
+        dict_file,
+        stamp,
+        "\t".join(words),
+        *(" ".join(sorted(tags)) for tags in kept),
+        str(COMMON_WORD_FREQ),
+    ]
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
+
+
+def _load_state(path: Path, key: str) -> _JiebaState | None:
+    """The cached state for `key`, or None when absent, stale or damaged (never raises)."""
+    try:
+        blob = path.read_bytes()
+        head = len(_CACHE_MAGIC) + _CRC_BYTES
+        crc = int.from_bytes(blob[len(_CACHE_MAGIC) : head], "big")
+        if not blob.startswith(_CACHE_MAGIC) or zlib.crc32(memoryview(blob)[head:]) != crc:
+            raise ValueError("bad header or checksum")
+        got, freq, total, tags = marshal.loads(memoryview(blob)[head:])
+        if got != key or not (isinstance(freq, dict) and isinstance(tags, dict)):
+            raise ValueError("stale or malformed")
+        return _JiebaState(key, freq, int(total), tags)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # a cache never breaks extraction: rebuild instead
+        log.debug("jieba cache %s ignored: %s", path, exc)
+        return None
+
+
+def _save_state(path: Path, state: _JiebaState) -> None:
+    """Write the cache atomically (temp file + rename) and drop older versions; errors are
+    logged and ignored (read-only home, full disk)."""
+    try:
+        body = marshal.dumps((state.key, state.freq, state.total, state.tags))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".jieba-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(_CACHE_MAGIC + zlib.crc32(body).to_bytes(_CRC_BYTES, "big") + body)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        for old in path.parent.glob("jieba-*.bin"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except Exception as exc:
+        log.debug("jieba cache %s not written: %s", path, exc)
+
+
+def _pos_subset(dictionary: bytes, kept: frozenset[str], common: frozenset[str]) -> dict[str, str]:
+    """word → tag for the dictionary words tagged in `kept`, or in `common` with a frequency of
+    COMMON_WORD_FREQ or more: the part of jieba.posseg's table the rules use (a later line of
+    the dictionary wins, as in posseg)."""
+    out: dict[str, str] = {}
+    for line in dictionary.decode("utf-8").splitlines():
+        parts = line.strip().split(" ")
+        if len(parts) != 3:
+            continue  # blank, or untagged (posseg would refuse the whole dictionary)
+        word, freq, tag = parts
+        if tag in kept or (tag in common and int(freq) >= COMMON_WORD_FREQ):
+            out[word] = tag
+        else:
+            out.pop(word, None)
+    return out
 
 
 # extract_businesses and extract_uscc run on the same page: normalize it once.
@@ -212,6 +407,7 @@ class _Cand:
     end: int
     form: BusinessForm
     region: str
+    gaps: tuple[int, ...] = ()  # bridged separators inside the span, left out of the name
 
 
 def extract_businesses(text: str) -> list[Business]:
@@ -228,16 +424,24 @@ def extract_businesses(text: str) -> list[Business]:
         ((m, _name_at) for m in rules.suffix_re.finditer(t)),
         ((m, _brand_at) for m in rules.industry_re.finditer(t)),
     )
-    calls = _cut_cached.cache_info().misses + MAX_JIEBA_CALLS
+    budget = _cut_cached.cache_info().misses + MAX_JIEBA_CALLS
     for m, at in hits:
-        if _cut_cached.cache_info().misses >= calls:
-            log.warning("business names: over %d word cuts, the rest skipped", MAX_JIEBA_CALLS)
+        if _cut_cached.cache_info().misses >= budget:
             break
         # suffixes and industry words are name characters: each lies inside one run
         rs, re_ = runs[bisect.bisect_right(run_starts, m.start()) - 1]
         if re_ - rs >= 3 and (cand := at(t, rs, re_, m.start(), m.end(), rules)):
             cands.append(cand)
+    else:
+        if rules.bridge_probe_re.search(t):  # most pages have no such suffix: skip the chains
+            for cs, ce in _chains(t, runs):
+                if _cut_cached.cache_info().misses >= budget:
+                    break
+                cands.extend(_bridged_names(t, cs, ce, rules))
+    if _cut_cached.cache_info().misses >= budget:
+        log.warning("business names: over %d word cuts, the rest skipped", MAX_JIEBA_CALLS)
     cands.extend(_bracket_brands(t, rules))
+    cands.extend(_common_word_brands(t, rules))
     return [_to_business(norm, c) for c in _longest_non_overlapping(cands)]
 
 
@@ -401,6 +605,97 @@ def _is_distinctive(word: str, rules: _Rules) -> bool:
     )
 
 
+def _chains(t: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Spans of two or more runs of name characters joined by single bridgeable separators."""
+    out: list[tuple[int, int]] = []
+    start = -1
+    for (s1, e1), (s2, e2) in itertools.pairwise(runs):
+        if s2 == e1 + 1 and t[e1] in BRIDGE_SEPARATORS:
+            start = s1 if start < 0 else start
+            if out and out[-1][0] == start:
+                out[-1] = (start, e2)
+            else:
+                out.append((start, e2))
+        else:
+            start = -1
+    return out
+
+
+def _bridged_names(t: str, cs: int, ce: int, rules: _Rules) -> list[_Cand]:
+    """Names written in parts ("深圳市 鑫诚 信息咨询 有限公司", "广州·安信商务服务有限公司")
+    in the chain of runs t[cs:ce]: found in the chain without its separators, and kept only
+    when they cross a separator that `_bridge_ok` accepts. Spans index `t`."""
+    g = _SEPARATOR_RE.sub("", t[cs:ce])
+    # one-character suffixes (行, 部, 店) are too ambiguous to bridge for
+    hits = list(rules.bridge_suffix_re.finditer(g))
+    if not hits:
+        return []
+    where = [cs + i for i, ch in enumerate(t[cs:ce]) if ch not in BRIDGE_SEPARATORS]
+    gaps = [i for i in range(1, len(g)) if where[i] != where[i - 1] + 1]
+    out: list[_Cand] = []
+    for m in hits:
+        if m.end() <= gaps[0]:
+            continue
+        cand = _bridged_at(g, gaps, m.start(), m.end(), rules)
+        if cand is not None:
+            crossed = tuple(where[p] - 1 for p in gaps if cand.start < p < cand.end)
+            end = where[cand.end - 1] + 1
+            out.append(_Cand(where[cand.start], end, cand.form, cand.region, crossed))
+    return out
+
+
+def _bridged_at(g: str, gaps: list[int], ss: int, se: int, rules: _Rules) -> _Cand | None:
+    """The name ending with the suffix at g[ss:se] that bridges at least one gap (g indices
+    where a separator was dropped); a gap `_bridge_ok` refuses ends the text before the name."""
+    start = 0
+    while se - start >= 3:
+        cand = _name_at(g, start, len(g), ss, se, rules)
+        if cand is None:
+            return None
+        crossed = [p for p in gaps if cand.start < p < cand.end]
+        if not crossed:
+            return None  # found without bridging: the plain pass has it
+        refused = [p for p in crossed if not _bridge_ok(g, p, cand, gaps, rules)]
+        if not refused:
+            return cand
+        start = refused[-1]
+    return None
+
+
+def _bridge_ok(g: str, p: int, cand: _Cand, gaps: list[int], rules: _Rules) -> bool:
+    """May the gap before g[p] be bridged in the name `cand`? Only between name parts: in a
+    legal form (有限 公司), after a place (深圳市 鑫诚), around a bracketed place, before an
+    industry word after a brand (鑫诚 信息咨询), before a legal form after an industry word or
+    bank (信息咨询 有限公司), or before a branch (华夏银行 深圳分行)."""
+    longest = max(map(len, rules.forms))
+    for i in range(max(cand.start, p - longest + 1), p):
+        m = rules.suffix_re.match(g, i)
+        if m and p < m.end() <= cand.end:
+            return True  # the separator splits a legal form
+    if g[p] == "(" or g[p - 1] == ")":
+        return True  # run_re only lets a place or 集团-like word stand in brackets
+    part_start = max([cand.start, *(q for q in gaps if q < p)])
+    part_end = min([cand.end, *(q for q in gaps if q > p)])
+    toks = _cut(g, part_start, part_end)
+    for q in gaps:  # the writer's separator is a word boundary ("华为 技术有限公司")
+        toks = _split_at(toks, q, part_start < q < part_end)
+    left = [k for k in toks if k.end <= p]
+    right = next((k for k in toks if k.start == p), None)
+    if not left or right is None:
+        return False
+    word, nxt = left[-1].text, right.text
+    if all(_is_region(k.text, rules, strict=False) for k in left):
+        return not _is_region(nxt, rules, strict=False) or _is_region(word, rules, strict=True)
+    industry_before = any(g.endswith(d, part_start, p) for d in rules.descriptors)
+    if cand.form == "branch" and part_end == cand.end and word.endswith(rules.branch_parents):
+        parent_only = g[cand.start : p] in rules.branch_parents
+        return not parent_only and nxt not in rules.stops and nxt not in rules.generic
+    if rules.suffix_re.match(g, p):  # a registered name has an industry word before its form
+        return industry_before or word.endswith(rules.bank_words)
+    industry_after = any(g.startswith(d, p, part_end) for d in rules.descriptors)
+    return industry_after and (industry_before or _brand_word_ok(word, rules))
+
+
 def _brand_at(t: str, rs: int, re_: int, is_: int, ie: int, rules: _Rules) -> _Cand | None:
     """A brand-only mention: a 2–6 character brand right before an industry word ("鑫诚法务")."""
     win = max(rs, is_ - MAX_LEN["brand"])
@@ -470,11 +765,63 @@ def _bracket_brands(t: str, rules: _Rules) -> list[_Cand]:
     return out
 
 
+def _common_word_brands(t: str, rules: _Rules) -> list[_Cand]:
+    """Brands made of a common word and an industry word ("阳光法务", "平安财税"), which the
+    other rules reject as vocabulary: only inside 【】 or quotes right before a service claim
+    ("【阳光法务】专业停息挂账"), where an ad names its seller."""
+    out: list[_Cand] = []
+    for m in rules.quoted_re.finditer(t):
+        if not m.group(m.lastindex or 0).endswith(rules.industry_ends):
+            continue  # “征信修复”, 【联系方式】: no trade named
+        s, e = m.span(m.lastindex or 0)
+        toks = [k.text for k in _cut(t, s, e)]
+        n_region = next(
+            (i for i, w in enumerate(toks) if not _is_region(w, rules, False)), len(toks)
+        )
+        n_ind = next(
+            (i for i, w in enumerate(reversed(toks)) if w not in rules.industry), len(toks)
+        )
+        core = toks[n_region : len(toks) - n_ind]
+        if not n_ind or toks[-1] in rules.action_industry or not 1 <= len(core) <= 2:
+            continue
+        if not BRAND_CORE[0] <= sum(map(len, core)) <= BRAND_CORE[1]:
+            continue
+        if all(_common_core_ok(w, rules) for w in core) and _claim_follows(t, m.end()):
+            out.append(_Cand(s, e, "brand", "".join(toks[:n_region])))
+    return out
+
+
+def _common_core_ok(word: str, rules: _Rules) -> bool:
+    """Can this word be part of a brand core in 【】 before a claim? A rare word as in any
+    brand; a common one (阳光, 平安) only with a name or adjective tag (common_brand_pos)."""
+    if _jieba()[0].FREQ.get(word, 0) < COMMON_WORD_FREQ:
+        return _brand_word_ok(word, rules)
+    if word in rules.stops or word in rules.generic or word in rules.descriptors:
+        return False
+    if _is_region(word, rules, strict=False) or not _NAME_WORD.fullmatch(word):
+        return False
+    return _jieba()[1].get(word) in rules.common_brand_pos
+
+
+def _claim_follows(t: str, pos: int) -> bool:
+    """Does a service claim (a lexicon term, see CLAIM_MIN_WEIGHT) start within CLAIM_REACH
+    characters after `pos`, past separators and a colon?"""
+    view = compact(NormalizedText(t[pos : pos + CLAIM_WINDOW], t[pos : pos + CLAIM_WINDOW]))
+    lead = len(view.text) - len(view.text.lstrip(":：,，"))
+    return any(
+        h.entry.kind == "term"
+        and h.entry.weight >= CLAIM_MIN_WEIGHT
+        and h.start - lead <= CLAIM_REACH
+        for h in Lexicon.load().find(view)
+    )
+
+
 def _longest_non_overlapping(cands: list[_Cand]) -> list[_Cand]:
     """Keep the longest of overlapping candidates (then the earliest), sorted by start."""
     starts: list[int] = []  # kept spans never overlap, so sorted starts order their ends too
     kept: list[_Cand] = []
-    for c in sorted(set(cands), key=lambda c: (-(c.end - c.start), c.start)):
+    # dict, not set: on equal spans the first rule's candidate wins, whatever the hash seed
+    for c in sorted(dict.fromkeys(cands), key=lambda c: (-(c.end - c.start), c.start)):
         i = bisect.bisect_right(starts, c.start)
         if (i and kept[i - 1].end > c.start) or (i < len(kept) and kept[i].start < c.end):
             continue
@@ -495,9 +842,13 @@ def _display(norm: NormalizedText, start: int, end: int) -> str:
 
 
 def _to_business(norm: NormalizedText, c: _Cand) -> Business:
+    """The candidate as reported: a bridged name without its separators, the span as written."""
     s, e = norm.to_original(c.start, c.end)
+    name = _display(norm, c.start, c.end)
+    if c.gaps:
+        name = "".join(ch for i, ch in enumerate(name, start=c.start) if i not in c.gaps)
     return Business(
-        name=_display(norm, c.start, c.end),
+        name=name,
         form=c.form,
         raw=norm.original[s:e],
         start=s,

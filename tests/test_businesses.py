@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from stdnum.cn.uscc import calc_check_digit
 
+from pipelines import businesses
 from pipelines.businesses import extract_businesses, extract_uscc
 
 
@@ -192,6 +198,53 @@ NAMES: list[tuple[str, list[tuple[str, str, str]]]] = [
     ("🔥鑫诚法务🔥金盾咨询-专业停息挂账", [("鑫诚法务", "brand", ""), ("金盾咨询", "brand", "")]),
     ("鑫诚法务工作室", [("鑫诚法务工作室", "shop", "")]),
     ("深圳市鑫诚\u200b信息咨询有限公司", [("深圳市鑫诚信息咨询有限公司", "company", "深圳市")]),
+    # --- names written in parts: reported compact, the span covers the separators
+    ("深圳市 鑫诚 信息咨询 有限公司", [("深圳市鑫诚信息咨询有限公司", "company", "深圳市")]),
+    ("深圳市鑫诚信息咨询有限 公司", [("深圳市鑫诚信息咨询有限公司", "company", "深圳市")]),
+    ("广州·安信商务服务有限公司", [("广州安信商务服务有限公司", "company", "广州")]),
+    ("东莞市恒通 财税咨询服务部", [("东莞市恒通财税咨询服务部", "shop", "东莞市")]),
+    ("深圳市\u3000鑫诚信息咨询有限公司", [("深圳市鑫诚信息咨询有限公司", "company", "深圳市")]),
+    ("深圳市・鑫诚信息咨询有限公司", [("深圳市鑫诚信息咨询有限公司", "company", "深圳市")]),
+    ("鑫誠 信息諮詢 有限公司", [("鑫诚信息咨询有限公司", "company", "")]),
+    (
+        "广东省 深圳市 鑫诚信息咨询有限公司",
+        [("广东省深圳市鑫诚信息咨询有限公司", "company", "广东省深圳市")],
+    ),
+    ("华为 技术有限公司", [("华为技术有限公司", "company", "")]),
+    ("腾讯科技（深圳） 有限公司", [("腾讯科技(深圳)有限公司", "company", "深圳")]),
+    ("华夏银行 深圳分行", [("华夏银行深圳分行", "branch", "深圳")]),
+    (
+        "招商银行 股份有限公司 深圳分行",
+        [("招商银行股份有限公司深圳分行", "branch", "深圳")],
+    ),
+    (
+        "鑫诚 信息咨询 有限公司（特殊普通合伙）",
+        [("鑫诚信息咨询有限公司(特殊普通合伙)", "company", "")],
+    ),
+    (
+        "【停息挂账】深圳市 鑫诚 信息咨询 有限公司 专业团队 微信同号",
+        [("深圳市鑫诚信息咨询有限公司", "company", "深圳市")],
+    ),
+    (
+        "深圳市 鑫诚信息咨询有限公司 和 广州市 金盾法务咨询有限公司",
+        [
+            ("深圳市鑫诚信息咨询有限公司", "company", "深圳市"),
+            ("广州市金盾法务咨询有限公司", "company", "广州市"),
+        ],
+    ),
+    # --- common words as brands: with a legal form, or in 【】/quotes before a service claim
+    ("平安债务协商中心", [("平安债务协商中心", "shop", "")]),
+    ("阳光信用修复工作室", [("阳光信用修复工作室", "shop", "")]),
+    ("幸福财税服务部", [("幸福财税服务部", "shop", "")]),
+    ("阳光法务有限公司", [("阳光法务有限公司", "company", "")]),
+    ("【阳光法务】专业停息挂账，不成功不收费", [("阳光法务", "brand", "")]),
+    ("【阳光法务】專業停息掛賬", [("阳光法务", "brand", "")]),
+    ("“幸福法务”协商还款，微信同号", [("幸福法务", "brand", "")]),
+    ("「平安财税」：征信修复、消除逾期", [("平安财税", "brand", "")]),
+    ("『和谐财税』 个性化分期 协商还款", [("和谐财税", "brand", "")]),
+    ("【诚信法务】代理退保，全额退", [("诚信法务", "brand", "")]),
+    ("【深圳阳光法务】停息挂账", [("深圳阳光法务", "brand", "深圳")]),
+    ("警惕“阳光法务”代理维权骗局", [("阳光法务", "brand", "")]),
 ]
 
 NO_NAMES: list[str] = [
@@ -258,6 +311,32 @@ NO_NAMES: list[str] = [
     "各地人民银行",
     "商业银行网上银行、手机银行均可查询",
     "",
+    # separators that are not inside a name: nothing to bridge
+    "我们是 有限公司",
+    "全国可办 有限公司",
+    "专业团队 有限公司",
+    "欢迎 信息咨询有限公司",
+    "上岸 信息咨询有限公司",
+    "专业征信修复 信用管理有限公司",
+    "停息挂账 个性化分期 服务中心",
+    "征信修复・停息挂账・个性化分期",
+    "深圳市 鑫诚",
+    # common words in prose, or without a bracket and a service claim
+    "阳光法务",
+    "幸福法务",
+    "阳光下的法务问题",
+    "平安健康",
+    "祝您平安健康，阖家幸福",
+    "阳光法务专业停息挂账",
+    "【阳光法务】",
+    "【阳光法务】退费流程",
+    "“阳光法务”这个说法不准确",
+    "【热线咨询】停息挂账",
+    "【免费咨询】停息挂账",
+    "【专业法务】停息挂账",
+    "【银行法务】停息挂账",
+    "【专家法务】停息挂账",
+    "【上岸法务】停息挂账",
 ]
 
 
@@ -272,6 +351,40 @@ def test_names(text: str, expected: list[tuple[str, str, str]]) -> None:
 @pytest.mark.parametrize("text", NO_NAMES)
 def test_no_names(text: str) -> None:
     assert extract_businesses(text) == []
+
+
+# (text, [raw]) — what the names quote: a bridged name keeps its separators; words before a
+# separator that are not part of the name stay out ("联系 ", "我们是 ").
+RAWS: list[tuple[str, list[str]]] = [
+    ("深圳市 鑫诚 信息咨询 有限公司", ["深圳市 鑫诚 信息咨询 有限公司"]),
+    ("深圳市鑫诚信息咨询有限 公司的客户经理", ["深圳市鑫诚信息咨询有限 公司"]),
+    ("广州·安信商务服务有限公司", ["广州·安信商务服务有限公司"]),
+    ("东莞市恒通 财税咨询服务部", ["东莞市恒通 财税咨询服务部"]),
+    ("深圳市\u3000鑫诚信息咨询有限公司", ["深圳市\u3000鑫诚信息咨询有限公司"]),
+    ("联系 深圳市鑫诚信息咨询有限公司", ["深圳市鑫诚信息咨询有限公司"]),
+    ("联系 鑫诚 信息咨询有限公司", ["鑫诚 信息咨询有限公司"]),
+    ("我们是 深圳市 鑫诚信息咨询有限公司的员工", ["深圳市 鑫诚信息咨询有限公司"]),
+    ("征信修复 停息挂账 鑫诚信息咨询有限公司", ["鑫诚信息咨询有限公司"]),
+    ("停息挂账 金盾 信用管理有限公司", ["金盾 信用管理有限公司"]),
+    ("我们是正规公司 鑫诚信息咨询有限公司", ["鑫诚信息咨询有限公司"]),
+    ("北京 上海 深圳市鑫诚信息咨询有限公司", ["深圳市鑫诚信息咨询有限公司"]),
+    ("2023 深圳市鑫诚信息咨询有限公司", ["深圳市鑫诚信息咨询有限公司"]),
+    # two separators, or a line break: a layout break, not a name part
+    ("深圳市  鑫诚信息咨询有限公司", ["鑫诚信息咨询有限公司"]),
+    ("深圳市\n鑫诚信息咨询有限公司", ["鑫诚信息咨询有限公司"]),
+    ("深圳市鑫诚信息咨询有限\n公司", ["深圳市鑫诚信息咨询"]),  # a brand, as before
+    # one-character forms (行, 店, 部) are not bridged for: 进行, 银行 … are too common
+    ("老王 五金店", []),
+]
+
+
+@pytest.mark.parametrize(("text", "raws"), RAWS)
+def test_raw_spans(text: str, raws: list[str]) -> None:
+    found = extract_businesses(text)
+    assert [b.raw for b in found] == raws
+    for b in found:
+        assert text[b.start : b.end] == b.raw
+        assert not set(b.name) & set(" ·・\u3000")
 
 
 def test_spans_index_the_original_text() -> None:
@@ -296,6 +409,72 @@ def test_seed_article_names_no_firm() -> None:
     with open("/work/shared/samples/seed-article.txt", encoding="utf-8") as f:
         text = f.read()
     assert [b.name for b in extract_businesses(text)] == []
+
+
+# --- jieba start-up cache: results never depend on it
+
+_RUN_EXTRACTION = """
+import json, sys
+from pipelines.businesses import extract_businesses
+for text in json.loads(sys.stdin.read()):
+    found = [(b.name, b.form, b.region, b.raw, b.start, b.end) for b in extract_businesses(text)]
+    print(json.dumps(found, ensure_ascii=False))
+"""
+ROOT = Path(__file__).resolve().parents[1]
+CACHE_TEXTS = [t for t, _ in NAMES] + NO_NAMES + [t for t, _ in RAWS]
+
+
+def _extract_in_subprocess(cache_home: Path) -> str:
+    """Names found in CACHE_TEXTS by a fresh process whose cache home is `cache_home`."""
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN_EXTRACTION],
+        input=json.dumps(CACHE_TEXTS),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "XDG_CACHE_HOME": str(cache_home)},
+        check=True,
+    )
+    return done.stdout
+
+
+def test_cold_warm_and_garbled_cache_give_identical_results(tmp_path: Path) -> None:
+    cold = _extract_in_subprocess(tmp_path)  # empty cache home: computed, then written
+    [cache] = (tmp_path / "greywatch").glob("jieba-*.bin")
+    assert _extract_in_subprocess(tmp_path) == cold  # read back
+    cache.write_bytes(b"greywatch-jieba\x00" + os.urandom(4096))  # garbage after the magic
+    assert _extract_in_subprocess(tmp_path) == cold
+    assert cache.stat().st_size > 1_000_000  # rebuilt and rewritten
+    assert len(cold.splitlines()) == len(CACHE_TEXTS)
+
+
+def test_prepared_state_equals_posseg_and_add_word(tmp_path: Path) -> None:
+    """Tokenizer state and POS subset are the same without a cache (unwritable cache home),
+    with a cold and with a warm one, and equal the old way: add_word on a fresh tokenizer
+    and the full jieba.posseg table."""
+    import jieba
+    import jieba.posseg
+
+    rules = businesses._rules()
+    ref = jieba.Tokenizer()
+    ref.initialize()
+    dictionary_freq = dict(ref.FREQ)
+    for word in businesses._added_words(rules):
+        ref.add_word(word)
+    kept, common = businesses._pos_kept(rules)
+    ref_tags = {
+        w: tag
+        for w, tag in jieba.posseg.dt.word_tag_tab.items()
+        if tag in kept
+        or (tag in common and dictionary_freq.get(w, 0) >= businesses.COMMON_WORD_FREQ)
+    }
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for cache, attempt in ((blocker, "unwritable"), (tmp_path, "cold"), (tmp_path, "warm")):
+        tok = jieba.Tokenizer()
+        tags = businesses._prepare(tok, jieba.__version__, rules, cache)
+        assert (tok.FREQ, tok.total, tags) == (ref.FREQ, ref.total, ref_tags), attempt
+    assert len(list(tmp_path.glob("jieba-*.bin"))) == 1
 
 
 # (text, [(code, valid, raw, reason prefix)])
