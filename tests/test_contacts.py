@@ -571,3 +571,31 @@ def test_rules_come_from_the_data_file_once() -> None:
 @pytest.mark.parametrize("text", ["", "   ", "征信修复 停息挂账 代理退保"])
 def test_text_without_contacts(text: str) -> None:
     assert extract_contacts(text) == []
+
+
+def test_phone_validation_agrees_with_phonenumbers_parse() -> None:
+    """_phone builds the number directly instead of calling phonenumbers.parse: the verdicts
+    and E.164 forms must stay the same for every national form the scanner admits."""
+    import random
+
+    import phonenumbers
+
+    from pipelines.contacts import _NATIONAL_RE, _phone
+
+    rng = random.Random(20261125)
+    shapes = ("1" + "#" * 10, "0" + "#" * 9, "0" + "#" * 10, "0" + "#" * 11, "400" + "#" * 7)
+    checked = 0
+    for _ in range(20000):
+        national = "".join(rng.choice("0123456789") if c == "#" else c for c in rng.choice(shapes))
+        if not _NATIONAL_RE.fullmatch(national):
+            continue
+        number = phonenumbers.parse(national, "CN")
+        want = (
+            phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            if phonenumbers.is_valid_number(number)
+            else None
+        )
+        got = _phone(national)
+        assert (got.e164 if got else None) == want, national
+        checked += 1
+    assert checked > 15000
