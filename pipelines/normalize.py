@@ -8,12 +8,14 @@ evidence must quote the original, so every normalized character remembers where 
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 import opencc
 
 # Invisible characters that carry no meaning but break matching: zero-width space/joiners,
@@ -65,29 +67,20 @@ class _FoldTable(dict[int, str]):
 
 
 class _DecorationTable(dict[int, str | None]):
-    """A `str.translate` table deleting decorations; `seen` collects the decorations met."""
+    """A `str.translate` table deleting decorations; `flags` marks the decorations met."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.seen: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
-        self._pattern_size = -1
+        # The same verdicts by code point, for numpy: True = a decoration met so far.
+        self.flags = np.zeros(sys.maxunicode + 1, dtype=bool)
 
     def __missing__(self, code: int) -> str | None:
         ch = chr(code)
         out = None if is_decoration(ch) else ch
         if out is None:
-            self.seen.add(ch)
+            self.flags[code] = True
         self[code] = out
         return out
-
-    def runs(self) -> re.Pattern[str]:
-        """A regex matching runs of the decorations seen so far (rebuilt when that grows)."""
-        if self._pattern is None or self._pattern_size != len(self.seen):
-            chars = "".join(re.escape(c) for c in sorted(self.seen))
-            self._pattern = re.compile(f"[{chars}]+")
-            self._pattern_size = len(self.seen)
-        return self._pattern
 
 
 _FOLD = _FoldTable()
@@ -174,19 +167,16 @@ def is_decoration(ch: str) -> bool:
 
 def compact(norm: NormalizedText) -> NormalizedText:
     """The normalized view without decorations: "征 ✨信-修复" reads "征信修复"."""
-    text = norm.text.translate(_DECORATIONS)
+    text = norm.text.translate(_DECORATIONS)  # also flags every decoration in the text
     if len(text) == len(norm.text):
         return norm
+    # Offsets of the kept characters, vectorized: a page can hold thousands of decorations.
+    codes = np.frombuffer(norm.text.encode("utf-32-le"), dtype=np.uint32)
+    kept = np.flatnonzero(~_DECORATIONS.flags[codes]).astype(np.int32)
+    if norm.offsets is not None:
+        kept = np.asarray(norm.offsets, dtype=np.int32)[kept]
     offs = array("i")
-    pos = 0
-    parent = norm.offsets
-    for m in _DECORATIONS.runs().finditer(norm.text):
-        if parent is None:
-            offs.extend(range(pos, m.start()))
-        else:
-            offs.extend(parent[pos : m.start()])
-        pos = m.end()
-    offs.extend(range(pos, len(norm.text)) if parent is None else parent[pos:])
+    offs.frombytes(kept.tobytes())
     return NormalizedText(norm.original, text, offs)
 
 

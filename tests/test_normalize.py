@@ -35,6 +35,7 @@ def test_normalize(original: str, normalized: str) -> None:
         ("停息\n挂账", "停息挂账"),
         ("加V➕微❤信", "加v微信"),
         ("征信。修复", "征信。修复"),  # sentence punctuation stays: no match across sentences
+        ("征😀信🔥修💯复", "征信修复"),  # emoji beyond the BMP
     ],
 )
 def test_compact(original: str, compacted: str) -> None:
@@ -48,6 +49,7 @@ def test_compact(original: str, compacted: str) -> None:
         ("⑬⑧电话", "138"),
         ("ＡＢＣ㈠ 徵信修復", "征信修复"),
         ("1\ufe0f\u20e33\ufe0f\u20e38\ufe0f\u20e3 号码", "138"),
+        ("①③⑧🔥0013😀8000 加v", "13800138000"),  # uneven folding and astral emoji together
     ],
 )
 def test_spans_map_back_to_the_original(original: str, needle: str) -> None:
