@@ -227,7 +227,7 @@ def greywatch_crawl(
     start_urls: ["{base}/js/index.html"]
     links: {{detail_links: ["div.ads"]}}
     render: browser
-    browser: {{wait_for: "#ad h1, div.ads"}}
+    browser: {{wait_for: "#ad h1", pages: details}}
     limits: {{max_pages: 1000, max_depth: 2}}
     politeness: {{download_delay: 0, concurrency: 4}}
 """,

@@ -85,6 +85,11 @@ class BrowserOptions(_Model):
     wait_for: str | None = Field(None, description="CSS selector to wait for (JS content).")
     scrolls: int = Field(0, ge=0, le=50, description="Scroll to the bottom this many times.")
     screenshot: bool = Field(False, description="Save a full-page PNG as evidence.")
+    pages: Literal["all", "listings", "details"] = Field(
+        "all",
+        description="Which pages Chromium renders; the others are plain HTTP fetches (a JS "
+        "listing with static threads, or the reverse, costs a browser only where needed).",
+    )
 
 
 class Limits(_Model):

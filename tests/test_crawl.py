@@ -413,6 +413,47 @@ def test_browser_source_sees_script_rendered_ads(tmp_path: Path, _sqlite_templat
     assert "征信" not in static  # …and not from the HTML a plain fetch sees
 
 
+BROWSER_FORUM = """
+sources:
+  - id: forum-in-chromium
+    name: demo forum, rendered
+    preset: discuz
+    start_urls: ["{{demo}}/bbs/forum-2-1.html"]
+    charset: gbk
+    links: {{deny: ["/calendar", "mod=logging", "action=logout", "thread-1(09|10)-"]}}
+    fields: {{title: "#thread_subject"}}
+    render: browser
+    browser: {{pages: {pages}}}
+    limits: {{max_pages: 40, max_depth: 3}}
+    politeness: {{download_delay: 0, concurrency: 2}}
+"""
+
+
+@pytest.mark.browser
+def test_browser_renders_only_the_pages_that_need_it(
+    tmp_path: Path, _sqlite_template: Path
+) -> None:
+    """`browser.pages: details`: threads go through Chromium, listings are plain fetches."""
+    if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
+        pytest.skip(f"{CHROMIUM} is not installed")
+    runs = {}
+    for pages in ("all", "details"):
+        work = tmp_path / pages
+        work.mkdir()
+        sources = write_sources(work, BROWSER_FORUM.format(pages=pages))
+        with make_world(work, _sqlite_template) as world:
+            result = world.crawl("forum-in-chromium", sources=sources)
+            assert result.returncode == 0, result.stderr
+            docs = world.documents()
+            runs[pages] = world.run_of("forum-in-chromium").stats
+        assert docs and all(d.rendered for d in docs.values())  # every thread page rendered
+    listings = runs["details"]["greywatch/listing_pages"]
+    assert listings == runs["all"]["greywatch/listing_pages"] >= 2
+    # the same crawl, minus one browser page per listing page
+    opened = {pages: stats["playwright/page_count"] for pages, stats in runs.items()}
+    assert opened["details"] == opened["all"] - listings
+
+
 # -- pure parts -----------------------------------------------------------------------
 
 

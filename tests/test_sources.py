@@ -94,6 +94,10 @@ INVALID = [
         "source 'bbs-demo': field 'render': Input should be 'static' or 'browser'",
     ),
     (
+        FORUM + "    render: browser\n    browser: {pages: threads}\n",
+        "source 'bbs-demo': field 'browser.pages': Input should be 'all', 'listings' or 'details'",
+    ),
+    (
         FORUM.replace("id: bbs-demo", "id: BBS Demo"),
         "source 'BBS Demo': field 'id': must be lower-case letters, digits, '-' or '_' "
         "(at most 100)",

@@ -212,7 +212,11 @@ class SourceSpider(CrawlSpider):
         return request
 
     def _render_meta(self, url: str, detail: bool) -> dict[str, Any]:
+        """Request meta for Chromium (scrapy-playwright) when this kind of page needs it."""
         if self.source.render != "browser":
+            return {}
+        wanted = self.source.browser.pages
+        if (wanted == "listings" and detail) or (wanted == "details" and not detail):
             return {}
         from scrapy_playwright.page import PageMethod
 
