@@ -538,8 +538,14 @@ def _left_starts(
     "马上消费金融…"), so the start before it is the next guess when the name after it has
     nothing distinctive left. Each start comes with where the crossed soft stops end."""
     bounds: list[tuple[int, bool]] = [(win, False)] if win == rs else []  # (start, soft)
-    for k in toks:
+    freq = _jieba()[0].FREQ
+    for i, k in enumerate(toks):
         if k.text in rules.stops or (form != "branch" and k.text in rules.company_suffixes):
+            # jieba may split a rare dictionary word at a stop character (同城 → 同 + 城):
+            # the word is the name's start, not a boundary inside it.
+            nxt = toks[i + 1].text if i + 1 < len(toks) else ""
+            if len(k.text) == 1 and nxt and freq.get(k.text + nxt):
+                continue
             bounds.append((k.end, k.text in rules.soft_stops))
     starts: list[tuple[int, int]] = []
     for start, soft in reversed(bounds):

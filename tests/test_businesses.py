@@ -48,6 +48,9 @@ NAMES: list[tuple[str, list[tuple[str, str, str]]]] = [
     ("平安普惠融资担保有限公司", [("平安普惠融资担保有限公司", "company", "")]),
     ("招联消费金融有限公司", [("招联消费金融有限公司", "company", "")]),
     ("我是马上消费金融股份有限公司的员工", [("马上消费金融股份有限公司", "company", "")]),
+    # a dictionary word that jieba splits at a stop character (同城 → 同 + 城) is kept whole
+    ("同城信息技术有限公司招聘客服", [("同城信息技术有限公司", "company", "")]),
+    ("我在同城信息技术有限公司上班", [("同城信息技术有限公司", "company", "")]),
     # --- region in brackets (ASCII and full-width)
     ("百度在线网络技术(北京)有限公司", [("百度在线网络技术(北京)有限公司", "company", "北京")]),
     ("鑫诚(深圳市)信息咨询有限公司", [("鑫诚(深圳市)信息咨询有限公司", "company", "深圳市")]),
