@@ -530,11 +530,13 @@ def save_pages(
     """
     results: list[SaveResult] = []
     chunk: list[tuple[PageRecord, Analysis]] = []
+    urls: set[str] = set()
     for item in pages:  # a URL twice in a batch: the later one is saved after the earlier
-        if any(item[0].url == other.url for other, _ in chunk):
+        if item[0].url in urls:
             results += _save_unique(session, chunk, lexicon_version)
-            chunk = []
+            chunk, urls = [], set()
         chunk.append(item)
+        urls.add(item[0].url)
     return results + _save_unique(session, chunk, lexicon_version)
 
 
@@ -554,8 +556,11 @@ def _save_unique(
     if new:
         stmt = insert(table).returning(table.c.url, table.c.id, sort_by_parameter_order=True)
         try:
+            # session.connection() inside the block: that is what emits the SAVEPOINT (a
+            # connection fetched before it would run the INSERT outside the savepoint, and on
+            # PostgreSQL a failed INSERT would then abort the whole transaction).
             with session.begin_nested():
-                created = dict(conn.execute(stmt, new).all())
+                created = dict(session.connection().execute(stmt, new).all())
         except IntegrityError:  # another process saved some of these URLs meanwhile
             stored = _stored(session, urls)
             new = [v for v in values if v["url"] not in stored]

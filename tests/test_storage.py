@@ -320,6 +320,31 @@ def test_save_pages_mixes_new_stored_and_repeated_urls(session):
     assert repo.save_pages(session, [], "lex-2") == []
 
 
+def test_save_pages_recovers_when_another_writer_stored_the_url_first(session, monkeypatch):
+    """Between our look-up and our insert another crawl saved the URL: the unique constraint
+    fires, and the batch updates that row instead of failing or duplicating it."""
+    first = repo.save_page(session, page(url="https://bbs.example.cn/t/9"), ad_analysis(), "v")
+    session.commit()
+    real, calls = repo._stored, []
+
+    def stale_then_real(s, urls):
+        calls.append(urls)
+        return {} if len(calls) == 1 else real(s, urls)  # the first look-up missed the row
+
+    monkeypatch.setattr(repo, "_stored", stale_then_real)
+    batch = [
+        (page(url="https://bbs.example.cn/t/9", body=b"<p>edited</p>"), warning_analysis()),
+        (page(url="https://bbs.example.cn/t/10"), ad_analysis()),
+    ]
+    results = repo.save_pages(session, batch, "v2")
+    session.commit()
+    assert len(calls) == 2
+    assert results[0] == repo.SaveResult(first.document_id, created=False, changed=True)
+    assert results[1].created
+    assert [count(session, m) for m in (Document, Finding)] == [2, 2]
+    assert session.get(Document, first.document_id).finding.kind == "warning"
+
+
 def test_known_pages_per_source(session):
     repo.save_page(
         session,
