@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import PurePath
 from typing import Any
 
 from sqlalchemy import Text, bindparam, case, cast, delete, func, insert, or_, select, update
@@ -739,7 +740,7 @@ def _registry_checks(session: Session, entity_ids: set[int]) -> dict[int, dict[s
             "status": reg.status if reg else "",
             "reason": match.reason or match.verdict_reason,
             "registry_row": (
-                f"{reg.source_file.rsplit('/', 1)[-1]}:{reg.source_row}"
+                f"{PurePath(reg.source_file).name}:{reg.source_row}"
                 if reg and reg.source_file
                 else ""
             ),
