@@ -644,7 +644,7 @@ def _bridged_names(t: str, cs: int, ce: int, rules: _Rules) -> list[_Cand]:
             continue
         cand = _bridged_at(g, gaps, m.start(), m.end(), rules)
         if cand is not None:
-            crossed = tuple(where[p] - 1 for p in gaps if cand.start < p < cand.end)
+            crossed = tuple(where[p] - 1 for p in _gaps_in(gaps, cand.start, cand.end))
             end = where[cand.end - 1] + 1
             out.append(_Cand(where[cand.start], end, cand.form, cand.region, crossed))
     return out
@@ -658,7 +658,7 @@ def _bridged_at(g: str, gaps: list[int], ss: int, se: int, rules: _Rules) -> _Ca
         cand = _name_at(g, start, len(g), ss, se, rules)
         if cand is None:
             return None
-        crossed = [p for p in gaps if cand.start < p < cand.end]
+        crossed = _gaps_in(gaps, cand.start, cand.end)
         if not crossed:
             return None  # found without bridging: the plain pass has it
         refused = [p for p in crossed if not _bridge_ok(g, p, cand, gaps, rules)]
@@ -666,6 +666,11 @@ def _bridged_at(g: str, gaps: list[int], ss: int, se: int, rules: _Rules) -> _Ca
             return cand
         start = refused[-1]
     return None
+
+
+def _gaps_in(gaps: list[int], start: int, end: int) -> list[int]:
+    """The gaps strictly inside (start, end); `gaps` is sorted (a page may hold thousands)."""
+    return gaps[bisect.bisect_right(gaps, start) : bisect.bisect_left(gaps, end)]
 
 
 def _bridge_ok(g: str, p: int, cand: _Cand, gaps: list[int], rules: _Rules) -> bool:
@@ -680,11 +685,13 @@ def _bridge_ok(g: str, p: int, cand: _Cand, gaps: list[int], rules: _Rules) -> b
             return True  # the separator splits a legal form
     if g[p] == "(" or g[p - 1] == ")":
         return True  # run_re only lets a place or 集团-like word stand in brackets
-    part_start = max([cand.start, *(q for q in gaps if q < p)])
-    part_end = min([cand.end, *(q for q in gaps if q > p)])
-    toks = _cut(g, part_start, part_end)
-    for q in gaps:  # the writer's separator is a word boundary ("华为 技术有限公司")
-        toks = _split_at(toks, q, part_start < q < part_end)
+    # The part of the name around the gap p: from the gap before it to the gap after it.
+    k = bisect.bisect_left(gaps, p)  # gaps[k] == p
+    part_start = max(cand.start, gaps[k - 1]) if k > 0 else cand.start
+    part_end = min(cand.end, gaps[k + 1]) if k + 1 < len(gaps) else cand.end
+    # The writer's separator is a word boundary ("华为 技术有限公司"); p is the only gap
+    # inside the part.
+    toks = _split_at(_cut(g, part_start, part_end), p, True)
     left = [k for k in toks if k.end <= p]
     right = next((k for k in toks if k.start == p), None)
     if not left or right is None:
