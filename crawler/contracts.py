@@ -7,17 +7,11 @@ run against a demo server on any port.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from scrapy.contracts import Contract
 
-from crawler.sources import DEFAULT_DEMO_URL, DEMO_URL_ENV
-
-
-def demo_base() -> str:
-    """The demo site's base URL, as the bundled sources resolve `{demo}`."""
-    return os.environ.get(DEMO_URL_ENV, DEFAULT_DEMO_URL).rstrip("/")
+from crawler.sources import demo_base
 
 
 class DemoUrlContract(Contract):

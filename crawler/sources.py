@@ -30,6 +30,11 @@ BUNDLED_SOURCES = Path(__file__).parent / "data" / "demo_sources.yaml"
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 
 
+def demo_base() -> str:
+    """The demo site's base URL that `{demo}` stands for: $GREYWATCH_DEMO_URL or the default."""
+    return os.environ.get(DEMO_URL_ENV, DEFAULT_DEMO_URL).rstrip("/")
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -261,7 +266,7 @@ def load_sources(
         raw_text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{label}: cannot read sources file: {exc.strerror}") from None
-    values = {"demo": os.environ.get(DEMO_URL_ENV, DEFAULT_DEMO_URL).rstrip("/")}
+    values = {"demo": demo_base()}
     values.update(variables or {})
     for name, value in values.items():
         raw_text = raw_text.replace("{" + name + "}", value)
