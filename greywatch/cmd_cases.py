@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from greywatch.cmd_store import KindChoice, ReviewChoice, leads_app, parse_since
 from greywatch.console import make_console
-from greywatch.errors import InputError
+from greywatch.errors import GreywatchError, InputError
 from greywatch.options import DbOption, db_session
 from storage.models import REVIEW_STATUSES
 
@@ -107,8 +106,10 @@ def export_command(
     Exports carry contacts (personal data): at least one filter is required, and every
     export is recorded in the export log with its SHA-256.
     """
-    from storage.exports import FORMATS, export_leads
+    from storage.exports import FORMATS, check_output_file, export_leads
     from storage.repo import LeadFilter
+
+    check_output_file(out)
 
     fmt = (fmt or out.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
@@ -207,22 +208,29 @@ def report_12315(
 
     With --all-confirmed, also writes index.csv listing every pack.
     """
-    from storage.report import build_all_confirmed, build_pack
+    from storage.exports import check_output_dir
+    from storage.report import build_all_confirmed, build_pack, confirmed_businesses
 
     if bool(business) == all_confirmed:
         raise InputError(
             "give either --business NAME|USCC|ID or --all-confirmed",
             hint="greywatch report 12315 --business 91440300MA5FX0L12G --out packs/",
         )
+    check_output_dir(out)
     with db_session(db) as session:
         if business:
             results = [build_pack(session, business, out, user=user)]
+        elif not confirmed_businesses(session):
+            raise InputError(
+                "no business is reviewed as confirmed: no evidence pack to build",
+                hint="confirm one first: greywatch review business NAME --status confirmed",
+            )
         else:
             with Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                console=Console(stderr=True),
+                console=make_console(stderr=True),
                 transient=True,
             ) as progress:
                 task = progress.add_task("packs", total=None)
@@ -242,6 +250,11 @@ def report_12315(
             _out.print(f"  note: {note}", markup=False)
     if all_confirmed:
         _out.print(f"index: {Path(out) / 'index.csv'} ({len(results)} packs)")
+        if not results:
+            raise GreywatchError(
+                "no evidence pack could be built for the confirmed businesses",
+                hint=f"the notes in {Path(out) / 'index.csv'} say why for each",
+            )
 
 
 def register(app: typer.Typer) -> None:

@@ -15,7 +15,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from greywatch.console import make_console
+from greywatch.console import echo_json, make_console
 from greywatch.options import DbOption, db_session
 
 _out = make_console()
@@ -38,7 +38,7 @@ def _cells(*values: str) -> list[Text]:
 
 
 def _json(rows: Any) -> None:
-    _out.print(json.dumps(rows, ensure_ascii=False, indent=2, default=str), markup=False)
+    echo_json(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
 
 
 def link(db: DbOption = None) -> None:

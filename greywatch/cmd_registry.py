@@ -12,9 +12,9 @@ from typing import Annotated, Any, TextIO
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from greywatch.console import make_console
+from greywatch.console import echo_json, make_console
 from greywatch.errors import InputError
-from greywatch.options import DbOption
+from greywatch.options import DbOption, db_session, open_engine
 
 registry_app = typer.Typer(
     help="Enterprise registrations: import CSV/XLSX exports, match business names against them.",
@@ -46,10 +46,9 @@ def import_cmd(
 
     The whole file is checked first: one bad row stops the import and nothing is written.
     """
-    from storage.db import get_engine
     from storage.registry import import_registry
 
-    engine = get_engine(db)
+    engine = open_engine(db, create=True)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -90,13 +89,11 @@ def match_cmd(
 
     Prints one JSON object per input line; with --db-entities stores BusinessMatch rows.
     """
-    from storage.db import get_engine, session_scope
     from storage.matching import RegistryIndex, match_entities
 
     if db_entities == (file is not None):
         raise InputError("give either FILE (or - for stdin) or --db-entities")
-    engine = get_engine(db)
-    with session_scope(engine) as session:
+    with db_session(db) as session:
         index = RegistryIndex.from_session(session)
         if db_entities:
             stats = match_entities(session, index)
@@ -108,7 +105,7 @@ def match_cmd(
         analyze = _analyzer()
         for record in _records(stream, name):
             out = _match_record(session, index, analyze, record)
-            sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+            echo_json(json.dumps(out, ensure_ascii=False))
 
 
 def _open(path: Path) -> TextIO:
@@ -171,7 +168,8 @@ def _brand_tokens(index: Any, text: str) -> list[tuple[str, str]]:
 
 def _match_record(session: Any, index: Any, analyze: Callable, record: dict[str, str]) -> dict:
     """One output object: the businesses found in a line, each matched and judged."""
-    from storage.matching import match_business, region_hints_from_text, verdict_for
+    from pipelines.matching import match_business, region_hints_from_text
+    from storage.matching import verdict_for
 
     text = record["text"]
     businesses, categories, usccs = analyze(text)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -19,13 +18,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from greywatch.console import make_console
-from greywatch.errors import ConfigError, InputError
-from greywatch.options import DbOption
+from greywatch.console import echo_json, make_console
+from greywatch.errors import ConfigError
+from greywatch.options import DbOption, open_engine
 from greywatch.tables import leads_table
+from pipelines.timeutil import parse_since
+from storage.models import REVIEW_STATUSES
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
 
     from pipelines.model import Analysis
     from storage.models import CrawlRun, Document
@@ -40,8 +40,6 @@ _err = make_console(stderr=True)
 DEFAULT_LEADS_LIMIT = 50
 DEFAULT_RUNS_LIMIT = 20
 
-_RELATIVE = re.compile(r"^(\d+)\s*([dhw])$")  # --since 7d / 24h / 2w
-_UNITS = {"d": "days", "h": "hours", "w": "weeks"}
 
 leads_app = typer.Typer(
     help="List the leads (promotions found), best first; `leads export` writes them to a file.",
@@ -56,40 +54,8 @@ class KindChoice(StrEnum):
     other = "other"
 
 
-class ReviewChoice(StrEnum):
-    new = "new"
-    confirmed = "confirmed"
-    dismissed = "dismissed"
-    reported = "reported"
-
-
-def _engine(db: str | None, *, check: bool = True) -> Engine:
-    """The engine for --db (or the default), checked to be at the current schema."""
-    from storage.db import check_schema, get_engine
-
-    engine = get_engine(db)
-    if check:
-        check_schema(engine)
-    return engine
-
-
-def parse_since(value: str, option: str = "--since") -> datetime:
-    """'2026-11-01', '2026-11-01T08:00', '7d', '24h' or '2w' -> an aware datetime.
-
-    Dates and times without a timezone are local time.
-    """
-    text = value.strip()
-    rel = _RELATIVE.match(text)
-    if rel:
-        return datetime.now().astimezone() - timedelta(**{_UNITS[rel[2]]: int(rel[1])})
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(
-            f"{option}: cannot read {value!r} as a date",
-            hint="use 2026-11-01, 2026-11-01T08:00, or a span like 7d, 24h, 2w",
-        ) from None
-    return parsed if parsed.tzinfo else parsed.astimezone()
+# The review states, as CLI choices: storage.models.REVIEW_STATUSES is their one definition.
+ReviewChoice = StrEnum("ReviewChoice", {s: s for s in REVIEW_STATUSES})
 
 
 def _local(dt: datetime | None) -> str:
@@ -97,7 +63,7 @@ def _local(dt: datetime | None) -> str:
 
 
 def _duration(run: CrawlRun) -> str:
-    from storage.repo import utc
+    from pipelines.timeutil import as_utc as utc
 
     if run.finished_at is None:
         return "running" if run.status == "running" else "-"
@@ -118,7 +84,7 @@ def runs(
     from storage.db import session_scope
     from storage.repo import list_runs
 
-    with session_scope(_engine(db), write=False) as session:
+    with session_scope(open_engine(db), write=False) as session:
         rows = list_runs(session, source, limit)
         table = Table(title="crawl runs", title_justify="left")
         for column in ("id", "source", "trigger", "started", "duration", "status"):
@@ -197,12 +163,10 @@ def leads(
         review=tuple(r.value for r in review or ()),
         limit=limit or None,
     )
-    with session_scope(_engine(db), write=False) as session:
+    with session_scope(open_engine(db), write=False) as session:
         rows = query_leads(session, flt)
     if as_json:
-        _out.print(
-            json.dumps([_lead_json(r) for r in rows], ensure_ascii=False, indent=1), markup=False
-        )
+        echo_json(json.dumps([_lead_json(r) for r in rows], ensure_ascii=False, indent=1))
     elif rows:
         _out.print(leads_table(rows, flt.limit))
     else:
@@ -240,7 +204,7 @@ def reanalyze(
     analyze, version = document_analyzer()
     columns = (TextColumn("re-analyzing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with (
-        session_scope(_engine(db)) as session,
+        session_scope(open_engine(db)) as session,
         Progress(*columns, console=_err, transient=True) as bar,
     ):
         task = bar.add_task("reanalyze", total=None)
@@ -288,7 +252,7 @@ def schedule(
             f"{path}: no source has a schedule", hint="add e.g. schedule: '0 */6 * * *' to one"
         )
     url = database_url(db)
-    with session_scope(_engine(url)) as session:
+    with session_scope(open_engine(url, create=True)) as session:
         for src in config.sources:
             upsert_source(session, src.id, src.name, src.model_dump(mode="json"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -301,9 +265,9 @@ def schedule(
 @db_app.command("upgrade")
 def db_upgrade(db: DbOption = None) -> None:
     """Create or migrate the database schema to the newest revision."""
-    from storage.db import current_revision, migrate, safe_url
+    from storage.db import current_revision, get_engine, migrate, safe_url
 
-    engine = _engine(db, check=False)
+    engine = get_engine(db)
     before = current_revision(engine)
     migrate(engine)
     after = current_revision(engine)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
 DbOption = Annotated[
@@ -22,8 +23,23 @@ DbOption = Annotated[
 ]
 
 
-def db_session(db: str | None) -> AbstractContextManager[Session]:
-    """A write session on the database `--db` names (storage imported lazily: fast --help)."""
-    from storage.db import get_engine, session_scope
+def open_engine(db: str | None, *, create: bool = False) -> Engine:
+    """The engine for --db, its schema made (new database) or checked (existing one).
 
-    return session_scope(get_engine(db))
+    Commands that only read or annotate what a crawl stored pass `create=False`: they never
+    make a SQLite file or folder, and say how to make one instead (storage imported lazily).
+    """
+    from storage.db import check_schema, get_engine
+
+    engine = get_engine(db, create=create)
+    check_schema(engine)
+    return engine
+
+
+def db_session(
+    db: str | None, *, create: bool = False, write: bool = True
+) -> AbstractContextManager[Session]:
+    """A session on the database `--db` names (see `open_engine` for `create`)."""
+    from storage.db import session_scope
+
+    return session_scope(open_engine(db, create=create), write=write)

@@ -8,7 +8,6 @@ full-width and decorated spellings match without listing them.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,8 +16,9 @@ from typing import Any
 import ahocorasick
 import yaml
 
-from greywatch.errors import ConfigError
+from pipelines.errors import ConfigError
 from pipelines.normalize import NormalizedText, compact, normalize
+from pipelines.settings import settings
 
 DEFAULT_PATH = Path(__file__).parent / "data" / "lexicon.yaml"
 ENTRY_KINDS = ("term", "promotion_cue", "warning_cue")
@@ -62,7 +62,7 @@ class Lexicon:
     @classmethod
     def load(cls, path: Path | str | None = None) -> Lexicon:
         """Load and compile a lexicon file (default: $GREYWATCH_LEXICON or the bundled one)."""
-        return _load_cached(str(path or os.environ.get("GREYWATCH_LEXICON") or DEFAULT_PATH))
+        return _load_cached(str(path or settings().lexicon or DEFAULT_PATH))
 
     @classmethod
     def from_dict(cls, data: Any, origin: str = "<lexicon>", digest: str = "") -> Lexicon:

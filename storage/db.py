@@ -6,7 +6,6 @@ and is only ever created or changed by the Alembic migrations in `storage/migrat
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import weakref
@@ -21,22 +20,35 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import (
-    ArgumentError,
-    DBAPIError,
-    NoSuchModuleError,
-    OperationalError,
-    SQLAlchemyError,
-)
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
-from greywatch.errors import StorageError
+from pipelines.errors import (
+    DatabaseURLError,
+    NoDatabaseError,
+    NotADatabaseError,
+    PermissionDeniedError,
+    SchemaTooNewError,
+    SchemaTooOldError,
+    StorageError,
+    mask_userinfo,
+)
+from pipelines.settings import settings
 
 ENV_URL = "GREYWATCH_DATABASE_URL"
 ENV_HOME = "GREYWATCH_HOME"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 UPGRADE_HINT = "run `greywatch db upgrade` (add --db URL if you use another database)"
+NEWER_HINT = (
+    "this greywatch is older than the database: install the greywatch that migrated it "
+    "(or a newer one); never downgrade the database"
+)
+CREATE_HINT = (
+    "any command that writes creates it: `greywatch demo`, `greywatch crawl SOURCE`, "
+    "`greywatch registry import FILE` or `greywatch db upgrade` (add --db URL for another one)"
+)
+URL_HINT = "use sqlite:///path/to/greywatch.db or postgresql+psycopg2://user@host:5432/db"
 
 # How long SQLite waits for a writer holding the lock (the scheduler's crawls and a user's
 # `greywatch reanalyze` can write at once); WAL lets readers go on meanwhile.
@@ -56,25 +68,43 @@ _lock = threading.Lock()
 
 def data_dir() -> Path:
     """Where greywatch keeps its files: $GREYWATCH_HOME or ~/.local/share/greywatch."""
-    home = os.environ.get(ENV_HOME)
-    return Path(home).expanduser() if home else Path.home() / ".local" / "share" / "greywatch"
+    return settings().home
 
 
 def database_url(url: str | None = None) -> str:
     """The database URL: explicit > $GREYWATCH_DATABASE_URL > SQLite file in `data_dir()`."""
-    if url:
-        return url
-    if os.environ.get(ENV_URL):
-        return os.environ[ENV_URL]
-    return f"sqlite:///{data_dir() / 'greywatch.db'}"
+    return url or settings().database_url or f"sqlite:///{settings().default_database_path}"
 
 
 def safe_url(url: str) -> str:
-    """The URL with any password hidden, for messages and logs."""
+    """The URL with its whole userinfo (user and password) masked, for messages and logs."""
+    return mask_userinfo(url)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file a SQLite URL names (~ expanded), or None (in-memory, or not SQLite)."""
+    parsed = _parse_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    return Path(database).expanduser()
+
+
+def _parse_url(url: str) -> Any:
+    """make_url, with a one-line DatabaseURLError for text that is not a database URL."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except ArgumentError:
-        return url
+        raise DatabaseURLError(f"invalid database URL {safe_url(url)!r}", hint=URL_HINT) from None
+    except ValueError as exc:  # int() of the port is the only ValueError make_url raises
+        why = "the port is not a number" if "int()" in str(exc) else str(exc)
+        raise DatabaseURLError(f"invalid database URL {safe_url(url)!r}: {why}", URL_HINT) from None
+    if "@" in (parsed.host or ""):  # the driver would quote the password's tail as the host
+        raise DatabaseURLError(
+            f"invalid database URL {safe_url(url)!r}: an '@' in the user or password",
+            hint="write each @ in the user or password as %40",
+        )
+    return parsed
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -100,21 +130,15 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 def _create_engine(url: str) -> Engine:
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise StorageError(
-            f"invalid database URL {url!r}",
-            hint="use sqlite:///path/to/greywatch.db or postgresql+psycopg2://user@host/db",
-        ) from exc
+    parsed = _parse_url(url)
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database in ("", ":memory:"):
+        path = sqlite_path(url)
+        if path is None:
             # One shared connection, or every session would see its own empty database.
             kwargs |= {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
         else:
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            parsed = parsed.set(database=str(path))
     else:
         kwargs["pool_pre_ping"] = True
         if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg2":
@@ -129,9 +153,24 @@ def _create_engine(url: str) -> Engine:
     return engine
 
 
-def get_engine(url: str | None = None) -> Engine:
-    """The engine for `database_url(url)`, created once per URL and then reused."""
+def get_engine(url: str | None = None, *, create: bool = True) -> Engine:
+    """The engine for `database_url(url)`, created once per URL and then reused.
+
+    A SQLite file that does not exist yet is made (with its folder) on first use, unless
+    `create` is False (read-only commands): then NoDatabaseError says how to make one.
+    """
     resolved = database_url(url)
+    path = sqlite_path(resolved)
+    if path is not None and not path.exists():
+        if not create:
+            raise NoDatabaseError(f"no database yet at {path}", hint=CREATE_HINT)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PermissionDeniedError(
+                f"cannot create the database folder {path.parent}: {exc.strerror}",
+                hint="set GREYWATCH_HOME to a writable folder, or give --db URL",
+            ) from None
     with _lock:
         if resolved not in _engines:
             _engines[resolved] = _create_engine(resolved)
@@ -160,18 +199,34 @@ def head_revision() -> str:
     return head
 
 
+def known_revisions() -> set[str]:
+    """Every migration this code has (older databases can be upgraded from each)."""
+    return {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
 def current_revision(engine: Engine) -> str | None:
     """The migration the database is at (None for a database never migrated)."""
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
-    except OperationalError as exc:
+    except DBAPIError as exc:
         raise _storage_error(engine, exc) from exc
+
+
+def _refuse_newer(engine: Engine, current: str | None) -> None:
+    """SchemaTooNewError when the database is at a migration this code does not know."""
+    if current is not None and current not in known_revisions():
+        raise SchemaTooNewError(
+            f"database {safe_url(str(engine.url))} is at schema revision {current}, newer than "
+            f"this greywatch knows (its newest is {head_revision()})",
+            hint=NEWER_HINT,
+        )
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to the newest migration, or to `revision` (Alembic `upgrade`, no
-    alembic.ini)."""
+    alembic.ini); a database migrated by a newer greywatch is refused."""
+    _refuse_newer(engine, current_revision(engine))
     cfg = alembic_config()
     try:
         with engine.begin() as conn:
@@ -188,41 +243,70 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     _checked.discard(engine)
 
 
-def check_schema(engine: Engine) -> None:
-    """Raise StorageError (with the upgrade hint) unless the schema is at the newest migration.
+def check_schema(engine: Engine, *, create: bool = True) -> None:
+    """Make sure the schema is at the newest migration: a brand-new (empty) database gets its
+    tables here when `create`; an outdated or newer schema raises SchemaTooOld/NewError.
 
     A database built with `Base.metadata.create_all` (no alembic_version) is accepted.
     """
     if engine in _checked:
         return
     current = current_revision(engine)
-    head = head_revision()
+    _refuse_newer(engine, current)
     where = safe_url(str(engine.url))
     if current is None:
         try:
             tables = set(inspect(engine).get_table_names())
-        except OperationalError as exc:
+        except DBAPIError as exc:
             raise _storage_error(engine, exc) from exc
         if "documents" not in tables:
-            raise StorageError(f"database {where} has no greywatch tables", hint=UPGRADE_HINT)
-    elif current != head:
-        raise StorageError(
-            f"database {where} is at schema revision {current}, this greywatch needs {head}",
+            if not create:
+                raise SchemaTooOldError(f"database {where} has no greywatch tables", UPGRADE_HINT)
+            migrate(engine)
+    elif current != head_revision():
+        raise SchemaTooOldError(
+            f"database {where} is at schema revision {current}, "
+            f"this greywatch needs {head_revision()}",
             hint=UPGRADE_HINT,
         )
     _checked.add(engine)
 
 
-def _storage_error(engine: Engine, exc: SQLAlchemyError) -> StorageError:
-    """A one-line StorageError for a driver error (connection refused, locked, no table)."""
+_PERMISSION = re.compile(
+    r"permission denied|readonly database|must be owner|no schema has been selected", re.I
+)
+
+
+def _storage_error(engine: Engine, exc: DBAPIError) -> StorageError:
+    """A one-line StorageError (of the subclass that fits) for a driver error."""
     orig = getattr(exc, "orig", None) or exc
     first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-    hint = None
+    where = f"database {safe_url(str(engine.url))}"
+    if "file is not a database" in first:
+        return NotADatabaseError(
+            f"{where}: the file is not a SQLite database",
+            hint="point --db at a greywatch database, or at a new file name to start one",
+        )
+    if _PERMISSION.search(first):
+        said = first if "permission denied" in first.lower() else f"permission denied ({first})"
+        return PermissionDeniedError(
+            f"{where}: {said}",
+            hint="grant this database user rights on the greywatch tables (and the schema, to "
+            "create them), or connect as their owner",
+        )
     if re.search(r'database "[^"]*" does not exist', first):
-        hint = "create the database first (e.g. `createdb greywatch`), then `greywatch db upgrade`"
-    elif "no such table" in first or "does not exist" in first:
-        hint = UPGRADE_HINT
-    return StorageError(f"database {safe_url(str(engine.url))}: {first}", hint=hint)
+        return NoDatabaseError(
+            f"{where}: {first}",
+            hint="create the database first (e.g. `createdb greywatch`); its tables are made "
+            "on first use",
+        )
+    hint = UPGRADE_HINT if "no such table" in first or "does not exist" in first else None
+    return StorageError(f"{where}: {first}", hint=hint)
+
+
+def _is_storage_problem(err: StorageError, exc: DBAPIError) -> bool:
+    """Whether a driver error is about the database itself (not a bug in a query)."""
+    return isinstance(exc, OperationalError) or type(err) is not StorageError
 
 
 @contextmanager
@@ -237,9 +321,12 @@ def session_scope(engine: Engine, write: bool = True) -> Iterator[Session]:
     try:
         yield session
         session.commit()
-    except OperationalError as exc:
+    except DBAPIError as exc:
         session.rollback()
-        raise _storage_error(engine, exc) from exc
+        err = _storage_error(engine, exc)
+        if not _is_storage_problem(err, exc):
+            raise
+        raise err from exc
     except BaseException:
         session.rollback()
         raise

@@ -17,13 +17,14 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
-from greywatch.errors import GreywatchError, InputError
+from pipelines import timeutil
+from pipelines.errors import GreywatchError, InputError
 from pipelines.lexicon import Lexicon
 from storage.models import ExportLog
 from storage.repo import LeadFilter, LeadRow, query_leads
@@ -32,7 +33,7 @@ Format = Literal["csv", "xlsx", "json"]
 FORMATS: tuple[str, ...] = ("csv", "xlsx", "json")
 
 # Analysts, regulators and 12315 work in China Standard Time; stored times are UTC.
-CHINA_TZ = timezone(timedelta(hours=8), "CST")
+CHINA_TZ = timeutil.CHINA_TZ
 
 KIND_LABELS = {"promotion": "推广", "warning": "警示", "other": "其他"}
 REVIEW_LABELS = {
@@ -97,9 +98,7 @@ def china_time(value: datetime | None) -> datetime | None:
     """A stored time (UTC; naive values from SQLite are UTC) in China Standard Time."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(CHINA_TZ)
+    return timeutil.as_utc(value).astimezone(CHINA_TZ)
 
 
 def format_time(value: datetime | None) -> str:
@@ -228,9 +227,10 @@ def export_leads(
             "refusing to export every lead: exports contain personal data (contacts)",
             hint=f"narrow the export with at least one filter: {FILTER_FLAGS}",
         )
+    out = Path(out)
+    check_output_file(out)
     rows = query_leads(session, filter)
     writer = {"csv": write_csv, "xlsx": write_xlsx, "json": write_json}[fmt]
-    out = Path(out)
     with atomic_file(out) as tmp:
         writer(rows, tmp)
         digest = sha256_file(tmp)
@@ -249,10 +249,46 @@ def export_leads(
     return ExportResult(len(rows), out, digest)
 
 
+def _blocking_file(path: Path) -> Path | None:
+    """The nearest existing ancestor of `path` that is not a folder (a file in the way)."""
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
+def check_output_file(out: Path, flag: str = "--out") -> None:
+    """InputError unless `out` can be written as a file: not a folder, not under a file."""
+    out = Path(out)
+    if out.is_dir():
+        raise InputError(f"{flag} {out}: is a folder", hint="give a file name, e.g. leads.xlsx")
+    blocker = _blocking_file(out)
+    if blocker is not None:
+        raise InputError(f"{flag} {out}: {blocker} is a file, not a folder")
+
+
+def check_output_dir(out: Path, flag: str = "--out") -> None:
+    """InputError unless `out` can be used (or made) as a folder: not a file, not under one."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{flag} {out}: is a file", hint="give a folder, e.g. packs/")
+    blocker = _blocking_file(out)
+    if blocker is not None:
+        raise InputError(f"{flag} {out}: {blocker} is a file, not a folder")
+
+
+def make_folder(folder: Path, flag: str = "--out") -> None:
+    """mkdir -p `folder`, or InputError naming the folder and why (permission denied…)."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{flag} {folder}: cannot create the folder: {exc.strerror}") from None
+
+
 @contextmanager
 def atomic_file(out: Path) -> Iterator[Path]:
     """A temporary path beside `out`, renamed to `out` on success and removed on error."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(out.parent)
     fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
     os.close(fd)
     tmp = Path(name)

@@ -13,12 +13,13 @@ import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from greywatch.errors import InputError
+from pipelines import timeutil
+from pipelines.errors import InputError
 from pipelines.link import (
     LINK_KINDS,
     MAX_DOCS_PER_CONTACT,
@@ -35,7 +36,7 @@ ACTOR_FINDING_KINDS = ("promotion",)
 # Characters of the representative text kept as a template's excerpt (one table cell).
 EXCERPT_CHARS = 200
 # Days of a template's spread are counted in China time, where the posts are made.
-CHINA_TZ = timezone(timedelta(hours=8))
+CHINA_TZ = timeutil.CHINA_TZ
 _BATCH = 2000  # rows streamed per round trip, and ids per IN (…) list (SQLite allows 32766)
 
 
@@ -52,11 +53,7 @@ class LinkStats:
     hubs: int = 0  # actors only: contacts left out for appearing on too many documents
 
 
-def _utc(dt: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes (stored as UTC): make them aware."""
-    if dt is None or dt.tzinfo is not None:
-        return dt
-    return dt.replace(tzinfo=UTC)
+_utc = timeutil.as_utc_opt  # SQLite returns naive datetimes (stored as UTC): make them aware
 
 
 def _chunks(ids: list[int]) -> Iterator[list[int]]:

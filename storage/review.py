@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from greywatch.errors import InputError
+from pipelines.errors import InputError
 from storage.models import (
     REVIEW_STATUSES,
     BusinessMatch,

@@ -96,7 +96,7 @@ def test_migrated_schema_equals_models(db_url):
     assert db.current_revision(engine) is None
     db.migrate(engine)
     db.migrate(engine)  # idempotent
-    assert db.current_revision(engine) == db.head_revision() == "0002"
+    assert db.current_revision(engine) == db.head_revision() == "0003"
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(ctx, Base.metadata) == []
@@ -127,7 +127,7 @@ def test_upgrade_from_0001_keeps_business_matches(db_url):
             {"t": T0},
         )
     db.migrate(engine)
-    assert db.current_revision(engine) == "0002"
+    assert db.current_revision(engine) == "0003"
     with engine.connect() as conn:
         row = conn.execute(text("SELECT method, verdict_reason, reason FROM business_matches"))
         assert row.one() == ("none", "未找到", "")
@@ -135,17 +135,17 @@ def test_upgrade_from_0001_keeps_business_matches(db_url):
 
 def test_unmigrated_database_raises_storage_error_with_hint(db_url):
     engine = db.get_engine(db_url)
-    with pytest.raises(StorageError) as err, db.session_scope(engine):
-        pass
+    with pytest.raises(StorageError) as err:
+        db.check_schema(engine, create=False)  # (by default a new database gets its tables)
     assert "no greywatch tables" in str(err.value)
     assert "greywatch db upgrade" in err.value.hint
 
 
 def test_outdated_schema_is_reported(engine):
     with engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0000'")
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
     db.dispose_engines()
-    with pytest.raises(StorageError, match="revision 0000, this greywatch needs 0002"):
+    with pytest.raises(StorageError, match="revision 0001, this greywatch needs"):
         db.check_schema(db.get_engine(str(engine.url.render_as_string(hide_password=False))))
 
 
