@@ -10,7 +10,8 @@ import os
 import shutil
 from typing import Any
 
-from greywatch.errors import ConfigError
+from pipelines.errors import ConfigError
+from pipelines.settings import settings
 
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Quiet, sandbox-free headless Chromium that never phones home (no updates, sync, field trials).
@@ -28,7 +29,7 @@ HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
 
 def find_chromium(configured: str | None = None) -> str | None:
     """Path of the Chromium to use: configured > env GREYWATCH_CHROMIUM > PATH lookup."""
-    wanted = configured or os.environ.get("GREYWATCH_CHROMIUM")
+    wanted = configured or settings().chromium
     if wanted:
         return wanted if os.path.isfile(wanted) else shutil.which(wanted)
     for name in _CANDIDATES:

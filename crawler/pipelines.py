@@ -10,24 +10,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import re
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from crawler.items import PageItem
+from crawler.lifeline import die_with_parent
 from crawler.store import engine_for
+from pipelines import timeutil
 
 logger = logging.getLogger(__name__)
 
 # Dates on Chinese sites are local time without a zone; China has one zone, UTC+8.
-CHINA_TZ = timezone(timedelta(hours=8))
+CHINA_TZ = timeutil.CHINA_TZ
 # A sample that exercises every analysis stage (terms, contacts, business names).
 WARM_UP_TEXT = "深圳市鑫诚信息咨询有限公司 专业征信修复 电话 13800138000 微信 xinc888"
 # Batch size and age: 50 pages or 1 s, whichever first (a killed crawl loses at most that;
@@ -82,6 +85,13 @@ def analyze_item(item: PageItem) -> Analyzed:
     )
 
 
+def worker_init(parent_pid: int, engine: Any) -> None:
+    """Start of each analysis worker: die with the crawl, and drop the database connections
+    inherited through fork without closing them (they belong to the crawl process)."""
+    die_with_parent(parent_pid)
+    engine.dispose(close=False)
+
+
 def page_record(item: PageItem, done: Analyzed, run_id: int | None) -> Any:
     """The storage.repo.PageRecord for an analyzed item."""
     from storage.repo import PageRecord
@@ -134,7 +144,12 @@ class StorePipeline:
         analyze_text(WARM_UP_TEXT)
         workers = self.crawler.settings.getint("GREYWATCH_ANALYSIS_WORKERS", 0)
         if workers > 0:
-            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+            self.pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=worker_init,
+                initargs=(os.getpid(), self.engine),
+            )
 
     def close_spider(self) -> None:
         self.flush()
@@ -182,7 +197,7 @@ class StorePipeline:
                     self._count_error("storage", record.url, exc)
                 return
         for result, analysis in results:
-            if result.created or result.changed:
+            if result.created or result.changed or result.new_to_source:
                 self.stats.inc_value("greywatch/pages_saved")
                 if analysis.kind == "promotion":
                     self.stats.inc_value("greywatch/leads")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
@@ -22,9 +22,11 @@ from scrapy.settings import Settings
 from scrapy.utils.reactor import install_reactor, is_reactor_installed
 
 from crawler import paths
+from crawler.extensions import run_outcome, run_warnings
 from crawler.sources import SourceConfig
 from crawler.spiders.source import SourceSpider
-from greywatch.errors import ConfigError
+from pipelines.errors import ConfigError
+from storage.lease import Lease, LeaseKeeper, acquire, release
 
 # How often the live progress table refreshes (seconds): often enough to look alive.
 PROGRESS_INTERVAL = 0.5
@@ -43,6 +45,7 @@ class SourceResult:
     leads: int = 0
     errors: int = 0
     message: str = ""
+    warnings: list[str] = field(default_factory=list)
 
 
 def crawl_settings(db_url: str, log_level: str = "WARNING", **overrides: Any) -> Settings:
@@ -71,6 +74,14 @@ class _NoTraceback(logging.Filter):
 _NOISY_LOGGERS = ("scrapy.downloadermiddlewares.robotstxt", "scrapy.core.scraper")
 
 
+class _NoPageClosing(logging.Filter):
+    """scrapy-playwright reports each failed browser page with a traceback; the spider's
+    errback already says it in one line (`dropped …` / `failed …`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Closing page due to failed request")
+
+
 def _numbers(stats: dict[str, Any], result: SourceResult) -> None:
     result.pages = int(stats.get("response_received_count", 0))
     result.saved = int(stats.get("greywatch/pages_saved", 0))
@@ -97,6 +108,19 @@ def _table(results: list[SourceResult]) -> Table:
     return table
 
 
+def take_leases(engine: Any, sources: list[SourceConfig], wait_s: float = 0.0) -> list[Lease]:
+    """Each source's crawl lease, all or none (SourceBusyError names the live holder)."""
+    taken: list[Lease] = []
+    try:
+        for source in sources:
+            taken.append(acquire(engine, source.id, wait_s))
+    except BaseException:
+        for lease in taken:
+            release(engine, lease)
+        raise
+    return taken
+
+
 def run_crawls(
     sources: list[SourceConfig],
     db_url: str,
@@ -107,31 +131,64 @@ def run_crawls(
     console: Console | None = None,
     log_level: str = "WARNING",
     settings_overrides: dict[str, Any] | None = None,
+    wait_s: float = 0.0,
 ) -> list[SourceResult]:
-    """Crawl the sources concurrently in this process; blocks until all are done."""
+    """Crawl the sources concurrently in this process; blocks until all are done.
+
+    Each source's lease is taken first (waiting up to `wait_s` seconds for a crawl of it
+    already running), kept alive while crawling and given back at the end.
+    """
+    from storage.db import get_engine
+
     if run_id is not None and len(sources) != 1:
         raise ConfigError("--run-id needs exactly one source")
     if any(s.render == "browser" for s in sources):
         from crawler.browser import find_chromium, playwright_settings
 
         playwright_settings(find_chromium())  # raises ConfigError (with hint) before starting
+    engine = get_engine(db_url)
+    leases = take_leases(engine, sources, wait_s)
+    keeper = LeaseKeeper(engine, leases).start()
+    try:
+        return _crawl(
+            sources, leases, db_url, trigger, run_id, resume, console, log_level, settings_overrides
+        )
+    finally:
+        keeper.stop()
+        for lease in leases:
+            release(engine, lease)
+
+
+def _crawl(
+    sources: list[SourceConfig],
+    leases: list[Lease],
+    db_url: str,
+    trigger: str,
+    run_id: int | None,
+    resume: bool,
+    console: Console | None,
+    log_level: str,
+    settings_overrides: dict[str, Any] | None,
+) -> list[SourceResult]:
+    """The crawl itself, once the leases are held."""
     settings = crawl_settings(db_url, log_level, **(settings_overrides or {}))
     process = CrawlerProcess(settings)
     if log_level != "DEBUG" and log_level != "INFO":
         for name in _NOISY_LOGGERS:
             logging.getLogger(name).addFilter(_NoTraceback())
+        logging.getLogger("scrapy-playwright").addFilter(_NoPageClosing())
     if not is_reactor_installed():  # our Crawlers carry per-source settings, so we install it
         install_reactor(settings["TWISTED_REACTOR"], settings["ASYNCIO_EVENT_LOOP"])
     results: list[SourceResult] = []
     crawlers: list[Crawler] = []
-    for source in sources:
+    for source, lease in zip(sources, leases, strict=True):
         per_source = settings.copy()
         if resume:
             per_source.set("JOBDIR", str(paths.job_dir(source.id)), priority="cmdline")
         crawler = Crawler(SourceSpider, per_source)
         result = SourceResult(source.id)
         crawler.signals.connect(_closer(crawler, result), signal=signals.spider_closed, weak=False)
-        process.crawl(crawler, source=source, run_id=run_id, trigger=trigger)
+        process.crawl(crawler, source=source, run_id=run_id, trigger=trigger, lease=lease)
         results.append(result)
         crawlers.append(crawler)
     _run_with_progress(process, crawlers, results, console or Console(stderr=True))
@@ -144,10 +201,12 @@ def run_crawls(
 
 def _closer(crawler: Crawler, result: SourceResult) -> Any:
     def closed(spider: Any, reason: str) -> None:
-        _numbers(crawler.stats.get_stats(), result)
+        stats = crawler.stats.get_stats()
+        _numbers(stats, result)
         result.run_id = getattr(spider, "run_id", None)
-        result.status = getattr(spider, "run_status", "failed" if result.pages == 0 else "finished")
-        result.message = reason
+        # The run's own verdict (RunRecorder may close after us: same function, same answer).
+        result.status, result.message = run_outcome(stats, reason)
+        result.warnings = run_warnings(stats)
 
     return closed
 

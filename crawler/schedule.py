@@ -31,8 +31,10 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from greywatch.errors import ConfigError
-from storage.db import data_dir, get_engine, session_scope
+from crawler.paths import run_logs_dir
+from pipelines.errors import ConfigError
+from pipelines.settings import settings
+from storage.db import get_engine, session_scope
 from storage.repo import finish_run, get_run, start_run
 
 log = logging.getLogger(__name__)
@@ -82,7 +84,7 @@ def crawl_command(
     `python -m greywatch crawl`. The database URL travels in the environment, not the command
     line, so a password in it never shows in `ps`."""
     if prefix is None:
-        env = os.environ.get(ENV_CRAWL_CMD)
+        env = settings().crawl_cmd
         prefix = shlex.split(env) if env else [sys.executable, "-m", "greywatch", "crawl"]
     return [
         *prefix,
@@ -164,13 +166,14 @@ def run_source(
     """The scheduled job: record a run, crawl `source_id` in a subprocess, close the run.
 
     Module-level so the job store can keep a reference to it. Returns the exit code (None if
-    the crawl did not start). Output goes to `<data dir>/logs/run-<id>-<source>.log`.
+    the crawl did not start). Output goes to `run-<id>-<source>.log` in the database's own
+    log folder (`crawler.paths.run_logs_dir`).
     """
     if _stop.is_set():
         return None
     with session_scope(get_engine(db_url)) as session:
         run_id = start_run(session, source_id, trigger="schedule")
-    logs = data_dir() / "logs"
+    logs = run_logs_dir(db_url)
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"run-{run_id}-{source_id}.log"
     cmd = crawl_command(source_id, run_id, sources_path, command)

@@ -7,7 +7,9 @@ created (crawler/spiders/source.py), before Scrapy freezes the settings.
 
 from __future__ import annotations
 
-import os
+from pipelines.settings import settings
+
+_env = settings()  # every GREYWATCH_* variable, validated
 
 BOT_NAME = "greywatch"
 SPIDER_MODULES = ["crawler.spiders"]
@@ -16,7 +18,7 @@ NEWSPIDER_MODULE = "crawler.spiders"
 # Say who we are and how to reach the operator; GREYWATCH_CONTACT should be an e-mail or URL.
 USER_AGENT = (
     "greywatch/0.1 (+compliance monitoring; contact: "
-    + os.environ.get("GREYWATCH_CONTACT", "set GREYWATCH_CONTACT")
+    + (_env.contact or "set GREYWATCH_CONTACT")
     + ")"
 )
 
@@ -37,7 +39,7 @@ COOKIES_ENABLED = False
 RETRY_ENABLED = True
 RETRY_TIMES = 3
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
-DOWNLOAD_TIMEOUT = int(os.environ.get("GREYWATCH_DOWNLOAD_TIMEOUT", "30"))
+DOWNLOAD_TIMEOUT = _env.download_timeout
 # Forum and news pages are small; anything over 8 MB is not a page we want to analyze.
 DOWNLOAD_MAXSIZE = 8 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
@@ -56,7 +58,7 @@ REMOTE_CONTROL_ENABLED = False
 # (REQUEST_FINGERPRINTER_IMPLEMENTATION is gone in Scrapy 2.19: "2.7" is the only fingerprinter.)
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
-LOG_LEVEL = os.environ.get("GREYWATCH_LOG_LEVEL", "INFO")
+LOG_LEVEL = _env.log_level
 
 ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 300}
 # Scrapy 2.19 starts this many item tasks per response; our callbacks yield one item per page,
@@ -64,10 +66,18 @@ ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 300}
 CONCURRENT_ITEMS = 4
 # Processes that run the analysis beside the crawl (0: analyse in the crawl process). One
 # fills the second core of a small box; the crawl process itself fetches and saves.
-GREYWATCH_ANALYSIS_WORKERS = int(
-    os.environ.get("GREYWATCH_ANALYSIS_WORKERS", "1" if (os.cpu_count() or 1) > 1 else "0")
-)
+GREYWATCH_ANALYSIS_WORKERS = _env.analysis_workers
 EXTENSIONS = {"crawler.extensions.RunRecorder": 500}
+# Crawler traps (endless calendars, growing URLs, pages past the end) are cut even where a
+# source has no deny rule for them; see crawler/traps.py for what each limit means.
+SPIDER_MIDDLEWARES = {"crawler.traps.TrapGuard": 800}
+GREYWATCH_TRAPS_ENABLED = True
+GREYWATCH_TRAP_SIMILAR_CHAIN = 3  # near-identical pages of one URL shape (in a row, or in all)
+GREYWATCH_TRAP_SIMILARITY = 0.9  # shingle resemblance that counts as near-identical
+GREYWATCH_TRAP_DATE_CHAIN = 10  # date-stepped pages (next month…) per URL shape, whatever they say
+GREYWATCH_TRAP_MAX_SEGMENT_REPEATS = 2
+GREYWATCH_TRAP_MAX_PARAM_REPEATS = 2
+GREYWATCH_TRAP_MAX_URL_LENGTH = 1024
 # `scrapy check source -a source_id=bbs-demo` runs the callbacks' contracts on the demo site.
 SPIDER_CONTRACTS = {"crawler.contracts.DemoUrlContract": 10}
 

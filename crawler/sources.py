@@ -8,7 +8,6 @@ source id and the field in one sentence, so an analyst can fix the YAML without 
 from __future__ import annotations
 
 import codecs
-import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -18,7 +17,8 @@ from urllib.parse import quote, urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from greywatch.errors import ConfigError
+from pipelines.errors import ConfigError
+from pipelines.settings import settings
 
 Preset = Literal["discuz", "listing", "sitemap", "urls"]
 
@@ -32,7 +32,7 @@ _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 
 def demo_base() -> str:
     """The demo site's base URL that `{demo}` stands for: $GREYWATCH_DEMO_URL or the default."""
-    return os.environ.get(DEMO_URL_ENV, DEFAULT_DEMO_URL).rstrip("/")
+    return settings().demo_url
 
 
 class _Model(BaseModel):
@@ -84,10 +84,28 @@ class Fields(_Model):
     published: str | None = Field(None, description="CSS or XPath of the publication date.")
 
 
+class WaitFor(_Model):
+    """Per page type, the selector Chromium waits for before the HTML is taken."""
+
+    listing: str | None = Field(None, description="Selector on listing (and start) pages.")
+    detail: str | None = Field(None, description="Selector on detail pages.")
+
+    @field_validator("listing", "detail")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must be a selector, not blank (leave it out to not wait)")
+        return value
+
+
 class BrowserOptions(_Model):
     """What Chromium does on a page before its HTML is taken."""
 
-    wait_for: str | None = Field(None, description="CSS selector to wait for (JS content).")
+    wait_for: str | WaitFor | None = Field(
+        None,
+        description="Selector to wait for (JS content): one for every page, or "
+        "{listing: …, detail: …} per page type (a page type left out is not waited for).",
+    )
     scrolls: int = Field(0, ge=0, le=50, description="Scroll to the bottom this many times.")
     screenshot: bool = Field(False, description="Save a full-page PNG as evidence.")
     pages: Literal["all", "listings", "details"] = Field(
@@ -95,6 +113,25 @@ class BrowserOptions(_Model):
         description="Which pages Chromium renders; the others are plain HTTP fetches (a JS "
         "listing with static threads, or the reverse, costs a browser only where needed).",
     )
+
+    @field_validator("wait_for", mode="before")
+    @classmethod
+    def _wait_for_shape(cls, value: Any) -> Any:
+        """A string, or a mapping with only `listing` / `detail` (one clear message if not)."""
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(WaitFor.model_fields))
+            if unknown:
+                raise ValueError(f"unknown page type {unknown[0]!r} (use listing, detail)")
+            return WaitFor.model_validate(value)
+        if value is not None and not isinstance(value, str | WaitFor):
+            raise ValueError("must be a selector, or {listing: …, detail: …}")
+        return value
+
+    def wait_for_page(self, detail: bool) -> str | None:
+        """The selector to wait for on a detail page (True) or a listing page (False)."""
+        if isinstance(self.wait_for, WaitFor):
+            return self.wait_for.detail if detail else self.wait_for.listing
+        return self.wait_for
 
 
 class Limits(_Model):
@@ -200,6 +237,7 @@ class SourceConfig(_Model):
             raise ValueError("preset 'listing' needs links.detail_links")
         if self.render == "static" and self.browser != BrowserOptions():
             raise ValueError("browser options are set but render is 'static'")
+        _check_selectors(self)
         return self
 
     def domains(self) -> list[str]:
@@ -238,6 +276,25 @@ class SourcesConfig(_Model):
         return next((s for s in self.sources if s.id == source_id), None)
 
 
+def _check_selectors(source: SourceConfig) -> None:
+    """ValueError naming the field of the first CSS/XPath selector that does not compile."""
+    from cssselect import SelectorError
+    from parsel import Selector
+
+    probe = Selector(text="<html></html>")
+    named = [(f"fields.{k}", v) for k, v in source.fields.model_dump().items() if v]
+    for key in ("detail_links", "next_page"):
+        named += [(f"links.{key}", v) for v in getattr(source.links, key)]
+    for field, query in named:
+        xpath = query.startswith(("/", "(", "./"))
+        try:
+            probe.xpath(query) if xpath else probe.css(query)
+        except (ValueError, SelectorError) as exc:
+            kind = "XPath" if xpath else "CSS selector"
+            reason = str(exc).splitlines()[0]
+            raise ValueError(f"field '{field}': invalid {kind} {query!r}: {reason}") from None
+
+
 def _check_http_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -246,9 +303,9 @@ def _check_http_url(url: str) -> None:
 
 def default_sources_path() -> Path:
     """env GREYWATCH_SOURCES > ./sources.yaml > the bundled demo sources."""
-    env = os.environ.get("GREYWATCH_SOURCES")
+    env = settings().sources
     if env:
-        return Path(env)
+        return env
     local = Path("sources.yaml")
     return local if local.exists() else BUNDLED_SOURCES
 
@@ -266,6 +323,8 @@ def load_sources(
         raw_text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{label}: cannot read sources file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{label}: not UTF-8 text (byte {exc.start})", "save as UTF-8") from None
     values = {"demo": demo_base()}
     values.update(variables or {})
     for name, value in values.items():

@@ -74,8 +74,18 @@ def crawl(
         bool, typer.Option(help="Keep Scrapy's queue in the data dir to resume a killed crawl.")
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
+    wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            metavar="SECONDS",
+            help="If a source is being crawled already, wait up to this long for it (default: "
+            "refuse at once).",
+        ),
+    ] = 0.0,
 ) -> None:
-    """Crawl sources once, in one process; exit 0 if all finished, 1 if any failed."""
+    """Crawl sources once, in one process; exit 0 if all finished, 1 if any failed or was
+    busy (another crawl of it is running) or stopped by a signal."""
     from crawler.runner import run_crawls
     from crawler.sources import default_sources_path, load_sources
     from storage.db import check_schema, database_url, get_engine
@@ -97,9 +107,13 @@ def crawl(
         resume=resume,
         console=_err,
         log_level="INFO" if verbose else "WARNING",
+        wait_s=wait,
     )
+    for r in results:
+        for warning in r.warnings:
+            _err.print(f"warning: source {r.source_id}: {warning}", markup=False)
     failed = [r for r in results if r.status != "finished"]
-    for r in failed:
+    for r in failed:  # the run's own message, as `greywatch runs` shows it
         _err.print(f"source {r.source_id} failed: {r.message}", markup=False)
     raise typer.Exit(1 if failed else 0)
 

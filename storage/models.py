@@ -78,6 +78,39 @@ class CrawlRun(Base):
     message: Mapped[str] = mapped_column(Text, default="")
 
 
+class CrawlLease(Base):
+    """Who is crawling a source right now: one row per source while a crawl holds it.
+
+    Taken atomically (insert, or compare-and-swap on `token` over a stale holder) and kept
+    alive by `heartbeat_at`; see storage/lease.py. No foreign key: a lease may be taken
+    before the source's row exists.
+    """
+
+    __tablename__ = "crawl_leases"
+
+    source_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    owner_pid: Mapped[int] = mapped_column(Integer)
+    owner_host: Mapped[str] = mapped_column(String(255))
+    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SourcePage(Base):
+    """A page as one source saw it: a URL reached by two sources is recorded for both."""
+
+    __tablename__ = "source_pages"
+
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"), primary_key=True)
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Document(Base):
     """A fetched page and its evidence: raw bytes (zlib), SHA-256 of those bytes, headers."""
 

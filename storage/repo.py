@@ -11,8 +11,8 @@ import hashlib
 import json
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from pathlib import PurePath
 from typing import Any
 
@@ -21,7 +21,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
-from greywatch.errors import StorageError
+from pipelines import timeutil
+from pipelines.errors import StorageError
 from pipelines.model import Analysis
 from pipelines.normalize import normalize
 from storage.models import (
@@ -34,6 +35,7 @@ from storage.models import (
     Mention,
     Registration,
     Source,
+    SourcePage,
     utcnow,
 )
 
@@ -83,6 +85,9 @@ class SaveResult:
     document_id: int
     created: bool
     changed: bool
+    # First time this page's source records it (another source may have stored it before):
+    # for that source's run the page is new, whatever the document's history.
+    new_to_source: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,11 +147,7 @@ class LeadRow:
 # --- helpers -------------------------------------------------------------------------------
 
 
-def utc(dt: datetime) -> datetime:
-    """`dt` in UTC; a naive datetime is taken to be UTC already (SQLite returns those)."""
-    if dt.tzinfo is None:
-        return dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+utc = timeutil.as_utc  # the one definition, kept under its old name for callers
 
 
 def _utc_opt(dt: datetime | None) -> datetime | None:
@@ -218,26 +219,18 @@ def start_run(session: Session, source_id: str, trigger: str = "manual") -> int:
     return run.id
 
 
-def close_interrupted_runs(session: Session, source_id: str, current_run_id: int) -> int:
-    """Mark earlier runs of `source_id` still "running" as failed: their process was killed
-    before it could finish them (one source is never crawled twice at once). Returns how many."""
-    stale = session.scalars(
-        select(CrawlRun).where(
-            CrawlRun.source_id == source_id,
-            CrawlRun.status == "running",
-            CrawlRun.id != current_run_id,
-            CrawlRun.started_at
-            < select(CrawlRun.started_at).where(CrawlRun.id == current_run_id).scalar_subquery(),
-        )
-    ).all()
-    for run in stale:
-        run.status = "failed"
-        run.finished_at = run.finished_at or utcnow()
-        run.message = (
-            f"interrupted: the crawl ended without finishing (found by run {current_run_id})"
-        )
+def mark_interrupted(session: Session, run_id: int, found_by: int | None) -> bool:
+    """Mark a run still "running" as failed/interrupted; only for a run whose process is known
+    to be gone (its crawl lease was stale, see storage/lease.py). Returns whether it changed."""
+    run = session.get(CrawlRun, run_id)
+    if run is None or run.status != "running":
+        return False
+    by = f" (found by run {found_by})" if found_by is not None else ""
+    run.status = "failed"
+    run.finished_at = run.finished_at or utcnow()
+    run.message = f"interrupted: the crawl process ended without finishing{by}"
     session.flush()
-    return len(stale)
+    return True
 
 
 def finish_run(
@@ -579,6 +572,8 @@ def _save_unique(
         else:
             doc_id, old_sha = stored[v["url"]]
             results.append(SaveResult(doc_id, created=False, changed=old_sha != v["raw_sha256"]))
+    firsts = _record_source_pages(session, [p for p, _ in pages], results)
+    results = [replace(r, new_to_source=r.document_id in firsts) for r in results]
     _apply_analyses(
         session,
         [
@@ -590,6 +585,50 @@ def _save_unique(
     return results
 
 
+def _record_source_pages(
+    session: Session, pages: list[PageRecord], results: list[SaveResult]
+) -> set[int]:
+    """Record each page for its source (a URL two sources reach is recorded for both);
+    returns the ids of documents their source records for the first time."""
+    seen = {
+        (p.source_id, r.document_id): p for p, r in zip(pages, results, strict=True) if p.source_id
+    }
+    if not seen:
+        return set()
+    table = SourcePage.__table__
+    conn = session.connection()
+    held = set(
+        conn.execute(
+            select(table.c.source_id, table.c.document_id).where(
+                table.c.document_id.in_({doc for _, doc in seen})
+            )
+        ).tuples()
+    )
+    rows = [
+        {"sid": sid, "doc": doc, "run": page.run_id, "at": utc(page.fetched_at)}
+        for (sid, doc), page in seen.items()
+    ]
+    fresh = [r for r in rows if (r["sid"], r["doc"]) not in held]
+    if fresh:
+        conn.execute(
+            insert(table),
+            [
+                {"source_id": r["sid"], "document_id": r["doc"], "run_id": r["run"]}
+                | {"first_seen": r["at"], "last_seen": r["at"]}
+                for r in fresh
+            ],
+        )
+    again = [r for r in rows if (r["sid"], r["doc"]) in held]
+    if again:
+        conn.execute(
+            update(table)
+            .where(table.c.source_id == bindparam("sid"), table.c.document_id == bindparam("doc"))
+            .values(run_id=bindparam("run"), last_seen=bindparam("at")),
+            again,
+        )
+    return {r["doc"] for r in fresh}
+
+
 def save_page(
     session: Session, page: PageRecord, analysis: Analysis, lexicon_version: str
 ) -> SaveResult:
@@ -598,7 +637,8 @@ def save_page(
 
 
 def known_pages(session: Session, source_id: str) -> dict[str, KnownPage]:
-    """url -> what was stored for it, for one source (so the crawler can skip or revalidate)."""
+    """url -> what was stored for it, for the pages this source has recorded (a page only
+    another source reached is new to this one), so the crawler can skip or revalidate."""
     rows = session.execute(
         select(
             Document.url,
@@ -606,7 +646,9 @@ def known_pages(session: Session, source_id: str) -> dict[str, KnownPage]:
             Document.etag,
             Document.last_modified,
             Document.fetched_at,
-        ).where(Document.source_id == source_id)
+        )
+        .join(SourcePage, SourcePage.document_id == Document.id)
+        .where(SourcePage.source_id == source_id)
     )
     return {
         url: KnownPage(raw_sha256=sha, etag=etag, last_modified=lm, fetched_at=utc(at))

@@ -32,7 +32,7 @@ from crawler.sources import BUNDLED_SOURCES, load_sources
 from crawler.spiders.source import build_rules
 from crawler.store import json_safe
 from storage.db import dispose_engines, get_engine
-from storage.models import CrawlRun, Document, Finding
+from storage.models import CrawlRun, Document, Finding, SourcePage
 from storage.repo import start_run
 
 CHROMIUM = "/usr/bin/chromium"
@@ -340,7 +340,7 @@ def test_dead_site_fails_its_run_and_the_exit_code(broken_world: World) -> None:
     gone = broken_world.run_of("gone")
     assert gone.status == "failed"
     assert gone.message.startswith("no page could be fetched")
-    assert "source gone failed: " in result.stderr
+    assert f"source gone failed: {gone.message}" in result.stderr  # the run's reason
     assert "Traceback" not in result.stderr
 
 
@@ -557,3 +557,39 @@ def test_chromium_path_is_configurable(monkeypatch: pytest.MonkeyPatch, tmp_path
         playwright_settings()
     monkeypatch.delenv("GREYWATCH_CHROMIUM")
     assert find_chromium() is None or shutil.which("chromium") is None
+
+
+def test_two_sources_reaching_one_page_both_record_it(
+    tmp_path: Path, _sqlite_template: Path
+) -> None:
+    """The news articles through a listing and through the sitemap: for each source's run
+    they are its own pages (saved, not "unchanged"), and each source knows them next time."""
+    with make_world(tmp_path, _sqlite_template) as world:
+        sources = write_sources(
+            tmp_path,
+            f"""\
+            sources:
+              - id: news-list
+                name: 新闻列表
+                preset: listing
+                start_urls: ["{world.base}/news/index.html"]
+                links: {{detail_links: ["ul.news-list"]}}
+                politeness: {{download_delay: 0}}
+              - id: news-map
+                name: 新闻站点地图
+                preset: sitemap
+                start_urls: ["{world.base}/sitemap.xml"]
+                politeness: {{download_delay: 0}}
+            """,
+        )
+        results = [world.crawl(sid, sources=sources) for sid in ("news-list", "news-map")]
+        results.append(world.crawl("news-map", sources=sources))
+        assert all(r.returncode == 0 for r in results), results[-1].stderr
+        first, second, again = (r.stats for r in world.rows())
+        with Session(world.engine) as s:
+            pairs = set(s.execute(select(SourcePage.source_id, SourcePage.document_id)).tuples())
+        assert len(world.documents()) == 2  # one document per URL…
+    assert first["greywatch/pages_saved"] == second["greywatch/pages_saved"] == 2
+    assert "greywatch/skipped_unchanged" not in second
+    assert again["greywatch/skipped_unchanged"] == 2  # …recorded for each source that saw it
+    assert {sid for sid, _ in pairs} == {"news-list", "news-map"} and len(pairs) == 4

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from crawler import schedule
+from crawler.paths import run_logs_dir
 from greywatch.errors import ConfigError
 from storage.db import alembic_config
 from storage.models import CrawlRun
@@ -55,6 +56,7 @@ DRIVER = """
 import logging, sys
 from apscheduler.triggers.interval import IntervalTrigger
 from crawler import schedule
+from crawler.paths import run_logs_dir
 db_url, fake = sys.argv[1], sys.argv[2]
 logging.basicConfig(level=logging.INFO)
 sources = [schedule.SimpleSource(s) for s in ("ok", "bad", "slow")]
@@ -109,8 +111,25 @@ def test_run_source_records_the_outcome(sqlite_engine, fake_crawl, source, code,
         message,
     )
     assert run.finished_at is not None
-    log = Path(os.environ["GREYWATCH_HOME"]) / "logs" / f"run-{run.id}-{source}.log"
+    db_file = Path(sqlite_engine.url.database)  # logs live beside the database they belong to
+    log = db_file.with_name(f"{db_file.stem}-logs") / f"run-{run.id}-{source}.log"
     assert log.exists()
+    assert not (Path(os.environ["GREYWATCH_HOME"]) / "logs").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "where"),
+    [
+        ("sqlite:////srv/a/greywatch.db", "/srv/a/greywatch-logs"),
+        ("sqlite:////srv/b/greywatch.db", "/srv/b/greywatch-logs"),
+        ("postgresql+psycopg2://gw:pw@db1/watch", "{home}/logs/db1-watch"),
+        ("postgresql+psycopg2://gw@db2:5433/watch", "{home}/logs/db2-watch"),
+        ("sqlite://", "{home}/logs/local-default"),
+    ],
+)
+def test_each_database_keeps_its_own_run_logs(monkeypatch, tmp_path, url, where):
+    monkeypatch.setenv("GREYWATCH_HOME", str(tmp_path))
+    assert run_logs_dir(url) == Path(where.format(home=tmp_path))
 
 
 def test_run_source_with_a_missing_command(sqlite_engine, fake_crawl, tmp_path):

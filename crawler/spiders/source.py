@@ -127,6 +127,7 @@ class SourceSpider(CrawlSpider):
         trigger: str = "manual",
         source: SourceConfig | None = None,
         keywords: list[str] | None = None,
+        lease: Any = None,
         *args: Any,
         **kwargs: Any,
     ) -> None:
@@ -141,6 +142,7 @@ class SourceSpider(CrawlSpider):
         self.run_id: int | None = int(run_id) if run_id not in (None, "") else None
         self.trigger = trigger
         self.keywords = keywords
+        self.lease = lease  # storage.lease.Lease held for this crawl (None: scrapy crawl)
         self.allowed_domains = source.domains()
         self.rules = build_rules(source)
         self._allow = [re.compile(p) for p in source.links.allow]
@@ -222,12 +224,13 @@ class SourceSpider(CrawlSpider):
 
         opts = self.source.browser
         methods = []
-        if opts.wait_for:
-            methods.append(PageMethod("wait_for_selector", opts.wait_for, timeout=WAIT_FOR_MS))
+        wait_for = opts.wait_for_page(detail)
+        if wait_for:
+            methods.append(PageMethod("wait_for_selector", wait_for, timeout=WAIT_FOR_MS))
         for _ in range(opts.scrolls):
             methods.append(PageMethod("evaluate", "window.scrollTo(0, document.body.scrollHeight)"))
             methods.append(PageMethod("wait_for_timeout", SCROLL_PAUSE_MS))
-        meta: dict[str, Any] = {"playwright": True}
+        meta: dict[str, Any] = {"playwright": True, "gw_page": "detail" if detail else "listing"}
         if opts.screenshot and detail:
             digest = hashlib.sha256(url.encode()).hexdigest()[:20]
             shot = self.screenshots / self.source_id / f"{digest}.png"
@@ -245,8 +248,23 @@ class SourceSpider(CrawlSpider):
 
     # -- callbacks ------------------------------------------------------------------------
     def parse_start_url(self, response: Response, **kwargs: Any) -> Iterable[Any]:
-        """Start pages are listings: count them; the rules follow their links."""
+        """Start pages are listings: count them; the rules follow their links. A listing
+        start page without a single detail link is most likely an article: say so."""
+        if self.source.preset == "listing" and isinstance(response, TextResponse):
+            self._check_listing_start(response)
         return self.parse_listing(response)
+
+    def _check_listing_start(self, response: TextResponse) -> None:
+        if self.rules[0].link_extractor.extract_links(response):
+            return
+        self.crawler.stats.inc_value("greywatch/warnings/start_without_details")
+        logger.warning(
+            "source %s: start page %s has no detail links in links.detail_links %s: is it "
+            "an article rather than a listing?",
+            self.source_id,
+            response.url,
+            ", ".join(self.source.links.detail_links),
+        )
 
     def parse_listing(self, response: Response) -> Iterable[Any]:
         """A listing page: only counted; links are followed by the rules.
@@ -353,12 +371,35 @@ class SourceSpider(CrawlSpider):
             self.crawler.stats.inc_value(f"greywatch/skipped/{why}")
             logger.info("skipped %s: %s", url, failure.getErrorMessage())
             return
-        self._count_error(reason, url, failure.getErrorMessage())
+        if _is_wait_timeout(failure):  # a browser page that never showed its selector
+            self._drop_unrendered(request, url)
+            return
+        self._count_error(reason, url, failure.getErrorMessage().strip().splitlines()[0])
+
+    def _drop_unrendered(self, request: Request | None, url: str) -> None:
+        """Count a page dropped because its wait_for selector never appeared; one line."""
+        kind = request.meta.get("gw_page", "listing") if request is not None else "listing"
+        detail = kind == "detail"
+        self.crawler.stats.inc_value("greywatch/dropped/wait_for")
+        self.crawler.stats.inc_value(f"greywatch/dropped/wait_for/{kind}")
+        logger.warning(
+            "dropped %s: %s page never showed browser.wait_for %r within %d s",
+            url,
+            kind,
+            self.source.browser.wait_for_page(detail),
+            WAIT_FOR_MS // 1000,
+        )
 
     def _count_error(self, reason: str, url: str, detail: str = "") -> None:
         self.crawler.stats.inc_value(f"greywatch/errors/{reason}")
         self.crawler.stats.inc_value("greywatch/errors")
         logger.warning("failed %s: %s%s", url, reason, f" ({detail})" if detail else "")
+
+
+def _is_wait_timeout(failure: Failure) -> bool:
+    """A Playwright timeout in wait_for_selector (the page rendered, the selector never came)."""
+    value = failure.value
+    return "Timeout" in type(value).__name__ and "wait_for_selector" in str(value)
 
 
 def _select_text(selector: Selector, query: str) -> str:
