@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-import yaml
-
+from pipelines import datafiles
 from pipelines.normalize import normalize
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -56,8 +56,31 @@ class _Vocab:
 @lru_cache(maxsize=1)
 def vocab() -> _Vocab:
     """Load the region and name-part vocabularies once per process."""
-    reg = yaml.safe_load((DATA_DIR / "regions.yaml").read_text(encoding="utf-8"))
-    parts = yaml.safe_load((DATA_DIR / "name_parts.yaml").read_text(encoding="utf-8"))
+    return load_vocab(DATA_DIR / "regions.yaml", DATA_DIR / "name_parts.yaml")
+
+
+def _check_regions(path: Path, reg: dict[str, Any]) -> None:
+    """Lists of names, districts → city (or empty), area codes as quoted digit strings."""
+    datafiles.string_lists(path, reg, ("provinces", "cities", "suffixes"), ("no_bare", "zones"))
+    for name, city in datafiles.mapping(path, "districts", reg.get("districts")).items():
+        datafiles.text(path, "districts", name)
+        if city:  # empty: a district name that is a region on its own (高新)
+            datafiles.text(path, f"districts.{name}", city)
+    codes = datafiles.mapping(path, "area_codes", reg.get("area_codes"), empty_ok=False)
+    for code, city in codes.items():
+        if not isinstance(code, str) or not code.isdigit():
+            why = "quote it" if isinstance(code, int) else "digits only"
+            what = f"an area code must be a string like '010' ({why})"
+            datafiles.fail(path, f"area_codes.{code}", what)
+        datafiles.text(path, f"area_codes.{code}", city)
+
+
+def load_vocab(regions_path: Path, parts_path: Path) -> _Vocab:
+    """Read and check regions.yaml and name_parts.yaml; a bad file raises DataFileError."""
+    reg = datafiles.read_mapping(regions_path)
+    _check_regions(regions_path, reg)
+    parts = datafiles.read_mapping(parts_path)
+    datafiles.string_lists(parts_path, parts, ("forms", "bracket_forms", "industries"))
     regions: dict[str, str] = {}
     for name, city in (reg.get("districts") or {}).items():
         regions[name] = city or name

@@ -14,9 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Protocol
 
-import yaml
-
-from greywatch.errors import ConfigError
+from pipelines import datafiles
 
 RULES_PATH = Path(__file__).parent / "data" / "scope_rules.yaml"
 
@@ -72,33 +70,54 @@ class ScopeRules:
 
 @lru_cache(maxsize=4)
 def load_rules(path: Path = RULES_PATH) -> ScopeRules:
-    """Read and validate the scope rules; a bad file raises ConfigError naming the field."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        cats = {
-            name: CategoryRule(
-                service=str(c["service"]),
-                forbidden=bool(c.get("forbidden", False)),
-                covers=tuple(
-                    Cover(
-                        entry=str(cv["entry"]),
-                        licence=str(cv.get("licence", "")),
-                        negated_by=tuple(cv.get("negated_by") or ()),
-                    )
-                    for cv in c.get("covers") or ()
-                ),
-            )
-            for name, c in raw["categories"].items()
-        }
-        return ScopeRules(
-            inactive_statuses=tuple(raw["inactive_statuses"]),
-            forbidden_entries=tuple(raw["forbidden_entries"]),
-            restricted=dict(raw.get("restricted") or {}),
-            exclusion_markers=tuple(raw["exclusion_markers"]),
-            categories=cats,
-        )
-    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
-        raise ConfigError(f"{path}: invalid scope rules ({type(exc).__name__}: {exc})") from exc
+    """Read and validate the scope rules; a bad file raises DataFileError naming the key."""
+    raw = datafiles.read_mapping(path)
+    datafiles.string_lists(
+        path, raw, ("inactive_statuses", "forbidden_entries", "exclusion_markers")
+    )
+    restricted = datafiles.mapping(path, "restricted", raw.get("restricted"))
+    for word, licence in restricted.items():
+        datafiles.text(path, "restricted", word)
+        datafiles.text(path, f"restricted.{word}", licence)
+    if "categories" not in raw:
+        datafiles.fail(path, "categories", "missing")
+    cats = datafiles.mapping(path, "categories", raw["categories"], empty_ok=False)
+    return ScopeRules(
+        inactive_statuses=tuple(raw["inactive_statuses"]),
+        forbidden_entries=tuple(raw["forbidden_entries"]),
+        restricted=dict(restricted),
+        exclusion_markers=tuple(raw["exclusion_markers"]),
+        categories={name: _category(path, f"categories.{name}", c) for name, c in cats.items()},
+    )
+
+
+def _category(path: Path, key: str, raw: object) -> CategoryRule:
+    """One advertised category's rule: service name, forbidden flag, covering entries."""
+    c = datafiles.mapping(path, key, raw, empty_ok=False)
+    forbidden = c.get("forbidden", False)
+    if not isinstance(forbidden, bool):
+        datafiles.fail(path, f"{key}.forbidden", f"expected true or false, got {forbidden!r}")
+    covers = c.get("covers") or []
+    if not isinstance(covers, list):
+        datafiles.fail(path, f"{key}.covers", f"expected a list, got {covers!r}")
+    return CategoryRule(
+        service=datafiles.text(path, f"{key}.service", c.get("service")),
+        forbidden=forbidden,
+        covers=tuple(_cover(path, f"{key}.covers[{i}]", cv) for i, cv in enumerate(covers)),
+    )
+
+
+def _cover(path: Path, key: str, raw: object) -> Cover:
+    """One covering scope entry, with its licence and the exclusions that take it back."""
+    cv = datafiles.mapping(path, key, raw, empty_ok=False)
+    licence = cv.get("licence", "")
+    return Cover(
+        entry=datafiles.text(path, f"{key}.entry", cv.get("entry")),
+        licence=datafiles.text(path, f"{key}.licence", licence) if licence else "",
+        negated_by=tuple(
+            datafiles.strings(path, f"{key}.negated_by", cv.get("negated_by"), empty_ok=True)
+        ),
+    )
 
 
 def quote(text: str) -> str:

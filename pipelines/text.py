@@ -15,13 +15,13 @@ from copy import deepcopy
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import trafilatura
-import yaml
 from lxml import etree
 from lxml import html as lxml_html
-from lxml.cssselect import CSSSelector
+from lxml.cssselect import CSSSelector, ExpressionError, SelectorError
+
+from pipelines.datafiles import fail, read_mapping, string_lists
 
 DATA_FILE = Path(__file__).parent / "data" / "boilerplate.yaml"
 
@@ -33,8 +33,11 @@ MIN_TEXT_CHARS = 20
 # A block is a link farm when it holds at least this many links...
 LINKFARM_MIN_LINKS = 5
 # ...and at least this share of its characters is link text (nav bars sit at 0.8-1.0,
-# article bodies with inline links below 0.2).
+# article bodies with inline links below 0.2). Judged after the farms inside are removed.
 LINKFARM_DENSITY = 0.6
+# A block with this many characters of plain (non-link) text is content, never a link farm
+# (a long article whose container also holds many short link lists or inline links).
+LINKFARM_KEEP_TEXT = 200
 # A separator run ("a| b| c") needs this many parts, plus two spam markers, to be spam.
 SPAM_MIN_PARTS = 3
 # A cut marker ("热门推荐") only ends the article when it is a heading-sized line...
@@ -150,17 +153,46 @@ class Rules:
     meta_line: re.Pattern[str]
 
 
+# Keys of data/boilerplate.yaml, each a non-empty list of strings.
+_RULE_KEYS = (
+    "drop_tags",
+    "structural_tags",
+    "hidden_classes",
+    "boilerplate_tokens",
+    "content_selectors",
+    "junk_tags",
+    "line_prefixes",
+    "cut_markers",
+    "spam_markers",
+    "site_suffix_words",
+    "meta_line_words",
+    "title_separators",
+)
+
+
+def _selector(path: Path, i: int, css: str) -> CSSSelector:
+    """One compiled content selector, or a DataFileError naming it."""
+    try:
+        return CSSSelector(css)
+    except (SelectorError, ExpressionError) as exc:
+        fail(path, f"content_selectors[{i}]", f"{css!r} is not a CSS selector ({exc})")
+
+
 @lru_cache(maxsize=1)
 def load_rules(path: Path = DATA_FILE) -> Rules:
-    """Read the boilerplate rules once per process (compiled selectors included)."""
-    raw: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    """Read the boilerplate rules once per process (compiled selectors included); a bad file
+    raises DataFileError naming the key."""
+    raw = read_mapping(path)
+    string_lists(path, raw, _RULE_KEYS)
     seps = sorted(raw["title_separators"], key=len, reverse=True)
     return Rules(
         drop_tags=frozenset(raw["drop_tags"]),
         structural_tags=frozenset(raw["structural_tags"]),
         hidden_classes=frozenset(raw["hidden_classes"]),
         boilerplate_tokens=frozenset(raw["boilerplate_tokens"]),
-        content_selectors=tuple(CSSSelector(s) for s in raw["content_selectors"]),
+        content_selectors=tuple(
+            _selector(path, i, s) for i, s in enumerate(raw["content_selectors"])
+        ),
         junk_tags=frozenset(raw["junk_tags"]),
         line_prefixes=tuple(raw["line_prefixes"]),
         cut_markers=tuple(raw["cut_markers"]),
@@ -348,23 +380,39 @@ def _content_nodes(root: etree._Element, rules: Rules) -> list[etree._Element]:
     return []
 
 
-def _link_stats(root: etree._Element) -> dict[etree._Element, tuple[int, int, int]]:
-    """Per element: (text chars, link-text chars, links), computed bottom-up in one walk."""
-    stats: dict[etree._Element, tuple[int, int, int]] = {}
+def _link_farms(root: etree._Element, protected: set[etree._Element]) -> list[etree._Element]:
+    """Link-farm elements, judged bottom-up on what is left once the farms inside are gone.
+
+    An outer container holding the article and a sidebar of link lists is judged without
+    those lists, so it stays; a block with LINKFARM_KEEP_TEXT characters of plain (non-link)
+    text is never a farm, whatever its links.
+    """
+    stats: dict[etree._Element, tuple[int, int, int]] = {}  # (text chars, link chars, links)
+    farms: list[etree._Element] = []
     for _, el in etree.iterwalk(root, events=("end",)):
         if not isinstance(el.tag, str):
             continue
         total = len(el.text.strip()) if el.text else 0
         link_chars = links = 0
         for ch in el:
-            t, lc, n = stats.get(ch, (0, 0, 0))
+            t, lc, n = stats.get(ch, (0, 0, 0))  # a farm child counts nothing: it will go
             total += t + (len(ch.tail.strip()) if ch.tail else 0)
             link_chars += lc
             links += n
         if el.tag == "a":
             link_chars, links = total, links + 1
-        stats[el] = (total, link_chars, links)
-    return stats
+        if (
+            links >= LINKFARM_MIN_LINKS
+            and link_chars >= LINKFARM_DENSITY * total
+            and total - link_chars < LINKFARM_KEEP_TEXT
+            and el.tag not in ("html", "body")
+            and el not in protected
+        ):
+            farms.append(el)
+            stats[el] = (0, 0, 0)
+        else:
+            stats[el] = (total, link_chars, links)
+    return farms
 
 
 def _drop(el: etree._Element) -> None:
@@ -401,17 +449,9 @@ def clean_tree(root: etree._Element, protected: set[etree._Element], rules: Rule
                 reasons.append(reason)
     for el in doomed:
         _drop(el)
-    stats = _link_stats(root)
-    for el, (total, link_chars, links) in stats.items():
-        if (
-            links >= LINKFARM_MIN_LINKS
-            and total
-            and link_chars / total >= LINKFARM_DENSITY
-            and el.tag not in ("html", "body")
-            and el not in protected
-        ):
-            reasons.append("spam-linkfarm")
-            _drop(el)
+    for el in _link_farms(root, protected):
+        reasons.append("spam-linkfarm")
+        _drop(el)
     return reasons
 
 
@@ -440,7 +480,10 @@ def filter_lines(text: str, rules: Rules, title: str = "") -> tuple[str, list[st
     kept: list[str] = []
     reasons: list[str] = []
     seen = 0
-    for line in text.split("\n"):
+    for raw_line in text.split("\n"):
+        line = _WS.sub(" ", raw_line).strip()  # trafilatura keeps indentation and blank lines
+        if not line:
+            continue
         if (
             len(line) <= CUT_MARKER_MAX_LINE
             and seen >= CUT_MIN_CHARS_BEFORE

@@ -21,6 +21,9 @@ def _code(body: str) -> str:
     return body + calc_check_digit(body)
 
 
+SEED = Path(__file__).resolve().parent / "pages" / (
+    "www.example-rebao.tw__caijing__20231014-5127.txt"  # a seed warning article
+)
 VALID = _code("91440300MA5FAB12C")  # a Shenzhen company
 VALID_BJ = _code("91110108MA01XK3H2")  # a Beijing (Haidian) company
 VALID_Y = _code("Y1440300MA5F00001")  # authority Y (other), which stdnum alone rejects
@@ -408,9 +411,8 @@ def test_sorted_without_overlaps() -> None:
 
 
 def test_seed_article_names_no_firm() -> None:
-    """The seed warning article names a lender and anonymized firms only (某商贸城, 于某)."""
-    with open("/work/shared/samples/seed-article.txt", encoding="utf-8") as f:
-        text = f.read()
+    """The seed warning article names a lender brand and an anonymized firm only (某地一家…公司)."""
+    text = SEED.read_text(encoding="utf-8")
     assert [b.name for b in extract_businesses(text)] == []
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "samples" / "seed-article.txt"
+SEED = Path(__file__).resolve().parent / "pages" / (
+    "www.example-rebao.tw__caijing__20231014-5127.txt"  # a seed warning article
+)
 
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -26,7 +28,7 @@ def test_analyze_sample_page_file() -> None:
     proc = run("analyze", str(SEED))
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["id"] == "seed-article.txt"
+    assert out["id"] == SEED.name
     assert out["kind"] == "warning"
     assert set(out["categories"]) == {
         "credit_repair",

@@ -10,7 +10,9 @@ from pipelines.analyze import analyze_html, analyze_text
 from pipelines.lexicon import Lexicon, segment, watch_terms
 from pipelines.normalize import compact, normalize
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "samples" / "seed-article.txt"
+SEED = Path(__file__).resolve().parent / "pages" / (
+    "www.example-rebao.tw__caijing__20231014-5127.txt"  # a seed warning article
+)
 
 CR, DR, RF, CA = "credit_repair", "debt_relief", "refund_agency", "complaint_agency"
 
@@ -104,11 +106,13 @@ def test_seed_article_is_a_warning_with_all_four_categories() -> None:
 def test_seed_article_as_html_keeps_spam_out() -> None:
     body = SEED.read_text(encoding="utf-8")
     paras = "".join(f"<p>{line.strip()}</p>" for line in body.splitlines() if line.strip())
-    title = "平安普惠多措并舉打擊金融黑灰產_深圳熱線"
+    title = body.splitlines()[0]
     html = f"<html><head><title>{title}</title></head><body>{paras}</body></html>"
-    a = analyze_html(html, url="http://news.example.cn/a/1.html")
+    a = analyze_html(html, url="http://www.example-rebao.tw/caijing/20231014-5127.html")
     assert a.kind == "warning"
-    assert "平安普惠" in a.text
+    assert "安盈普惠" in a.text and "經聲紋比對" in a.text
+    for spam in ("蜘蛛池", "欧美", "一区二区", "國產精品", "k3w9x"):
+        assert spam not in a.text, spam
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,20 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from lxml import html as lxml_html
 
 from pipelines.normalize import normalize
-from pipelines.text import Page, clean_title, decode_html, extract_page, filter_lines, load_rules
+from pipelines.text import (
+    Page,
+    clean_title,
+    clean_tree,
+    decode_html,
+    extract_page,
+    filter_lines,
+    load_rules,
+    prose_score,
+    render,
+)
 
 PAGES = Path(__file__).parent / "pages"
 
@@ -223,6 +234,40 @@ CASES = [
         "",
     ),
     (
+        # big-portal article page: the outer container holds the article and ~70 sidebar links
+        "finance.example-sina.cn__roll__2023-11-14__doc-imzxkqsn8841.shtml.html",
+        None,
+        "utf-8",
+        "“停息挂账”中介先收费后失联 银行：个性化分期无需第三方",
+        "trafilatura",
+        ["本报讯（记者 周晓岚）", "个性化分期本来就可以由持卡人自己申请", "或向监管部门反映。"],
+        ["财经要闻", "热点排行", "相关新闻", "新浪首页", "版权所有", "文明上网", "About Sina"],
+        "2023-11-14T08:32:00+08:00",
+        "新浪财经",
+    ),
+    (
+        "www.example-163.cn__23__1120__07__IKF2K3J80519QADE.html",
+        None,
+        "gb18030",
+        "花两千元找人“全额退保”，结果保单没了钱也没了",
+        "trafilatura",
+        ["家住杭州的陈先生去年接到", "按退保金额的30%支付服务费", "谨防个人信息泄露和资金损失"],
+        ["今日推荐", "网易号精选", "相关推荐", "网易首页", "免费邮箱", "公司简介", "本文来源"],
+        "2023-11-20T07:15:22+08:00",
+        "",
+    ),
+    (
+        "new.example-qq.cn__rain__a__20231122A05XQ200.html",
+        None,
+        "utf-8",
+        "“征信洗白”是骗局！人民银行：逾期记录只要真实，任何机构都无权删除",
+        "rules",
+        ["声称与征信中心有“内部关系”", "可向12315平台或人民银行分支机构举报"],
+        ["24小时热文", "大家都在看", "精彩评论", "说两句", "腾讯公司", "金融诈骗"],
+        "2023-11-22T10:05:00",
+        "",
+    ),
+    (
         "www.example-portal.cn__index.html",
         None,
         "utf-8",
@@ -425,3 +470,85 @@ def test_str_input_reports_no_encoding_and_page_is_frozen() -> None:
     assert (page.title, page.encoding) == ("停息挂账", "")
     with pytest.raises(dataclasses.FrozenInstanceError):
         page.text = "x"  # type: ignore[misc]
+
+
+PORTALS = [
+    "finance.example-sina.cn__roll__2023-11-14__doc-imzxkqsn8841.shtml.html",
+    "www.example-163.cn__23__1120__07__IKF2K3J80519QADE.html",
+    "new.example-qq.cn__rain__a__20231122A05XQ200.html",
+]
+
+
+@pytest.mark.parametrize("name", PORTALS)
+def test_portal_article_survives_its_sidebar_link_lists(name: str) -> None:
+    """The outer container (article + sidebar lists + rankings) is not a link farm once the
+    lists inside are gone: the whole article stays, no list item leaks in."""
+    body = (PAGES / name).read_bytes()
+    page = extract_page(body)
+    root = lxml_html.document_fromstring(decode_html(body, None)[0])
+    items = {t for a in root.xpath("//li//a") if len(t := a.text_content().strip()) >= 6}
+    assert len(items) >= 30  # distinct headlines in the sidebars, rankings and lists
+    assert [t for t in items if t in page.text] == []
+    assert prose_score(page.text) >= 500 and page.text.count("\n") >= 6
+    assert "spam-linkfarm" in page.dropped
+
+
+def _links(n: int, text: str) -> str:
+    return "".join(f'<li><a href="/n/{i}.html">{text}{i}</a></li>' for i in range(n))
+
+
+ARTICLE = (
+    "<p>"
+    + "记者调查发现，所谓停息挂账中介先收费后失联，银行提醒个性化分期无需第三方。" * 3
+    + "</p>"
+)
+
+
+@pytest.mark.parametrize(
+    ("html", "kept", "gone"),
+    [
+        (  # article + three sidebar lists in one wrapper: 0.6 link density before the fix
+            f"<div id='main'><div class='l'>{ARTICLE}</div><div class='r'>"
+            + "".join(f"<ul>{_links(10, '本地要闻今日看点')}</ul>" for _ in range(3))
+            + "</div></div>",
+            "银行提醒个性化分期无需第三方",
+            "本地要闻今日看点",
+        ),
+        (  # a bare link list is a farm
+            f"<div>{ARTICLE}<ul>{_links(8, '热门排行榜')}</ul></div>",
+            "记者调查发现",
+            "热门排行榜",
+        ),
+        (  # 62% link text, but 290 characters of plain text: a long block is content
+            "<div><p>"
+            + "，可自己申请无需中介".join(
+                f"<a href='/t/{i}'>人民银行征信中心官方说明第{i}条</a>" for i in range(30)
+            )
+            + "</p></div>",
+            "无需中介",
+            "",
+        ),
+        (  # SEO farm: many links, a little keyword text
+            "<div>"
+            + ARTICLE
+            + "<div class='x'>友情链接："
+            + "".join(f"<a href='/s/{i}'>在线观看高清视频{i}</a>" for i in range(20))
+            + "</div></div>",
+            "记者调查发现",
+            "在线观看高清视频",
+        ),
+        (  # four links are a menu line, not a farm
+            "<div><p>返回 <a href='/'>首页</a> <a href='/a'>财经</a> <a href='/b'>理财</a> "
+            "<a href='/c'>保险</a></p></div>",
+            "保险",
+            "",
+        ),
+    ],
+)
+def test_link_farms_are_judged_without_the_farms_inside(html: str, kept: str, gone: str) -> None:
+    root = lxml_html.document_fromstring(html)
+    clean_tree(root, set(), load_rules())
+    text = render(root)
+    assert kept in text
+    if gone:
+        assert gone not in text
