@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipelines import uscc
 from pipelines.names import normalize_name, split_name, vocab
 
 # Characters brand cores are made of (the usual auspicious ones, so look-alikes abound).
@@ -48,9 +49,6 @@ SCOPES = (
     "网络技术开发；软件开发；计算机系统服务；信息技术咨询服务",
 )
 STATUSES = ("存续",) * 17 + ("注销", "吊销，未注销", "迁出")
-USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_VALUE = {c: i for i, c in enumerate(USCC_ALPHABET)}
-_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 HEADER = ["企业名称", "统一社会信用代码", "法定代表人", "登记状态", "成立日期", "住所", "经营范围"]
 
 
@@ -68,11 +66,10 @@ def _brands(rng: random.Random, n: int) -> tuple[list[str], list[str]]:
 def _uscc(serial: int, admin: str) -> str:
     body, n = "", serial
     for _ in range(9):
-        body = USCC_ALPHABET[n % 31] + body
+        body = uscc.ALPHABET[n % 31] + body
         n //= 31
     code = f"91{admin}{body}"
-    total = sum(_VALUE[c] * w for c, w in zip(code, _WEIGHTS, strict=False))
-    return code + USCC_ALPHABET[(31 - total % 31) % 31]  # GB 32100, as stdnum computes it
+    return code + uscc.check_char(code)  # GB 32100: the one check in pipelines.uscc
 
 
 def generate(path: Path, rows: int, n_brands: int, seed: int = 11) -> dict:
@@ -173,8 +170,9 @@ def _import_child(url: str, path: str, q: mp.Queue) -> None:
 def _match_child(url: str, leads: list, q: mp.Queue) -> None:
     from sqlalchemy.orm import Session
 
+    from pipelines.matching import RegionHints, match_business
     from storage.db import get_engine
-    from storage.matching import RegionHints, RegistryIndex, match_business
+    from storage.matching import RegistryIndex
 
     t0 = time.perf_counter()
     with Session(get_engine(url)) as s:

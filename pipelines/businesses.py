@@ -1,4 +1,4 @@
-"""Company, shop and brand names and unified social credit codes (USCC) mentioned in text.
+"""Company, shop and brand names mentioned in text (USCC codes: `pipelines.uscc_extract`).
 
 Promoters advertise under a registered firm, an individual business or just a brand; each name
 found here is later matched against registration records, so its span must quote the page and
@@ -11,32 +11,36 @@ Matching runs on the normalized view (Simplified, half-width); spans map back to
 from __future__ import annotations
 
 import bisect
-import hashlib
 import itertools
 import logging
-import marshal
-import os
 import re
-import sys
-import tempfile
-import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-from stdnum.cn import uscc as stdnum_uscc
-from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
-
+from pipelines import jieba_cache
+from pipelines.business_rules import (
+    BRIDGE_SEPARATORS,
+    DATA_FILE,
+    HAN,
+    SEPARATOR_RE,
+    Rules,
+    load_data,
+)
+from pipelines.business_rules import compiled as _rules
+from pipelines.business_rules import read_data as _data
 from pipelines.lexicon import Lexicon
-from pipelines.model import Business, BusinessForm, UsccMention
+from pipelines.model import Business, BusinessForm
 from pipelines.normalize import NormalizedText, compact, normalize_shared
+from pipelines.uscc_extract import extract_uscc
+
+# Importable from here as before: the data file and its loader, and USCC extraction.
+__all__ = ["DATA_FILE", "extract_businesses", "extract_uscc", "load_data"]
 
 if TYPE_CHECKING:
     import jieba
 
-DATA_FILE = Path(__file__).parent / "data" / "business_names.yaml"
 log = logging.getLogger(__name__)
 
 # Longest names considered, in characters before the suffix end: registered names are capped
@@ -59,10 +63,6 @@ COMMON_WORD_FREQ = 50
 # per character and take seconds per 100 KB: the rest of such a page is skipped.
 MAX_JIEBA_CALLS = 3000
 
-# Separators promoters put between the parts of a firm name ("深圳市 鑫诚 信息咨询 有限公司",
-# "广州·安信商务服务有限公司"): one of them between name characters may be bridged. Ideographic
-# and no-break spaces are plain spaces after normalization; line breaks are never bridged.
-BRIDGE_SEPARATORS = " ·・‧"
 # A common word in 【】 or quotes is a brand only right before a service claim: the claim's
 # first character may come this many characters after the bracket ("【阳光法务】专业停息挂账").
 CLAIM_REACH = 4
@@ -72,165 +72,37 @@ CLAIM_MIN_WEIGHT = 0.6
 # Characters of text after a bracket looked at for the claim.
 CLAIM_WINDOW = 16
 
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff"
-_NAME_WORD = re.compile(rf"[{_HAN}0-9a-z]+")
+_NAME_WORD = re.compile(rf"[{HAN}0-9a-z]+")
 _BRACKETED = re.compile(r"\(([^()]{1,8})\)")
-# Bracket and quote pairs around a brand in ads (normalized: ＂ is already ").
-_QUOTES = (("【", "】"), ("“", "”"), ("「", "」"), ("『", "』"), ("〖", "〗"), ('"', '"'))
-_SEPARATOR_RE = re.compile(f"[{re.escape(BRIDGE_SEPARATORS)}]")
-
-
-@dataclass(frozen=True, slots=True)
-class _Rules:
-    """The data file compiled once: word sets and linear regexes."""
-
-    run_re: re.Pattern[str]  # maximal runs of characters a name can contain
-    suffix_re: re.Pattern[str]  # any legal-form / small-firm suffix
-    bridge_suffix_re: re.Pattern[str]  # the suffixes of two characters or more
-    bridge_probe_re: re.Pattern[str]  # the same, possibly split by separators: worth a look
-    industry_re: re.Pattern[str]  # industry words of brand-only mentions
-    trailing_re: re.Pattern[str]  # "(特殊普通合伙)" after a suffix
-    bracket_brand_re: re.Pattern[str]
-    quoted_re: re.Pattern[str]  # 【…】 “…” 「…」 『…』 〖…〗 "…": the content is group lastindex
-    forms: dict[str, BusinessForm]  # suffix → form
-    company_suffixes: frozenset[str]
-    branch_parents: tuple[str, ...]
-    shop_words: tuple[str, ...]
-    bank_words: tuple[str, ...]
-    non_shop_words: frozenset[str]
-    shop_reject_pos: frozenset[str]
-    person_words: frozenset[str]
-    reject_pos: frozenset[str]
-    common_brand_pos: frozenset[str]  # tags a common word needs to be a brand core
-    action_industry: frozenset[str]  # industry words that follow a common word as an action
-    industry: frozenset[str]
-    industry_ends: tuple[str, ...]  # the same, for str.endswith
-    descriptors: frozenset[str]
-    generic: frozenset[str]
-    stops: frozenset[str]
-    soft_stops: frozenset[str]  # stops that may begin a name ("马上消费金融…", "信永中和…")
-    soft_words: frozenset[str]  # the multi-character ones: distinctive inside a name
-    bracket_non_regions: frozenset[str]
-    region_full: frozenset[str]  # provinces and cities with their admin suffix
-    region_short: frozenset[str]  # short names (广东, 深圳): only as a leading prefix
-    unit_suffixes: tuple[str, ...]
-    region_non_words: frozenset[str]
-
-
-def _alt(words: list[str]) -> str:
-    """Regex alternation, longest first so "股份有限公司" wins over "有限公司"."""
-    return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
-
-
-@lru_cache(maxsize=1)
-def _data() -> dict[str, list[str]]:
-    """The data file, read once per process."""
-    # libyaml's loader when built in: 3 ms instead of 26 ms of each process's start-up
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(DATA_FILE.read_text(encoding="utf-8"), Loader=loader)
-
-
-@lru_cache(maxsize=1)
-def _rules() -> _Rules:
-    """The data file compiled (once per process)."""
-    data = _data()
-    forms: dict[str, BusinessForm] = {}
-    for key, form in (("shop_suffixes", "shop"), ("company_suffixes", "company")):
-        forms.update(dict.fromkeys(data[key], form))
-    forms.update(dict.fromkeys(data["branch_suffixes"], "branch"))
-    provinces = data["provinces"]
-    region_full = {p + s for p in provinces for s in data["province_suffixes"]}
-    region_full |= {c + "市" for c in data["cities"]}
-    regionish = _alt([*provinces, *data["cities"], *region_full])
-    bracket = rf"\((?:{regionish}|[{_HAN}]{{1,6}}[省市区县]|{_alt(data['bracket_non_regions'])})\)"
-    quoted = "|".join(rf"{re.escape(o)}([{_HAN}0-9a-z]{{3,12}}){re.escape(c)}" for o, c in _QUOTES)
-    return _Rules(
-        run_re=re.compile(rf"(?:[{_HAN}0-9a-z]|{bracket})+"),
-        quoted_re=re.compile(quoted),
-        suffix_re=re.compile(_alt(list(forms))),
-        bridge_suffix_re=re.compile(_alt([f for f in forms if len(f) > 1])),
-        bridge_probe_re=re.compile(
-            "|".join(
-                f"{_SEPARATOR_RE.pattern}?".join(map(re.escape, f)) for f in forms if len(f) > 1
-            )
-        ),
-        industry_re=re.compile(_alt(data["industry_words"])),
-        trailing_re=re.compile(rf"\((?:{_alt(data['trailing_brackets'])})\)"),
-        bracket_brand_re=re.compile(rf"【([{_HAN}0-9a-z]{{2,12}})】"),
-        forms=forms,
-        company_suffixes=frozenset(data["company_suffixes"] + data["branch_suffixes"]),
-        branch_parents=tuple(data["branch_parents"]),
-        shop_words=tuple(sorted(data["shop_words"], key=len, reverse=True)),
-        bank_words=tuple(data["bank_words"]),
-        non_shop_words=frozenset(data["non_shop_words"]),
-        shop_reject_pos=frozenset(data["shop_reject_pos"]),
-        person_words=frozenset(data["industry_person_words"]),
-        reject_pos=frozenset(data["reject_pos"]),
-        common_brand_pos=frozenset(data["common_brand_pos"]),
-        action_industry=frozenset(data["action_industry_words"]),
-        industry=frozenset(data["industry_words"]),
-        industry_ends=tuple(data["industry_words"]),
-        descriptors=frozenset(data["descriptor_words"] + data["industry_words"]),
-        generic=frozenset(data["generic_words"]),
-        stops=frozenset(data["stop_words"] + data["soft_stop_words"]),
-        soft_words=frozenset(data["soft_stop_words"]),
-        soft_stops=frozenset(
-            data["soft_stop_words"] + [w for w in data["stop_words"] if len(w) == 1]
-        ),
-        bracket_non_regions=frozenset(data["bracket_non_regions"] + data["trailing_brackets"]),
-        region_full=frozenset(region_full),
-        region_short=frozenset(provinces + data["cities"]),
-        unit_suffixes=tuple(data["region_unit_suffixes"]),
-        region_non_words=frozenset(data["region_non_words"]),
-    )
 
 
 @lru_cache(maxsize=1)
 def _jieba() -> tuple[jieba.Tokenizer, dict[str, str]]:
     """jieba's default tokenizer with suffixes and industry words added (once per process),
-    and the POS tags the rules look at (see _pos_subset)."""
+    and the POS tags the rules look at (see jieba_cache.pos_subset)."""
     # Imported here: jieba takes ~0.15 s to import, which commands that never extract names
     # (greywatch --help) should not pay. jieba.posseg is never imported: building its table
     # reads all of dict.txt (~0.5 s), and the rules need a fraction of it, cached on disk.
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
-    return jieba.dt, _prepare(jieba.dt, jieba.__version__, _rules(), _cache_dir())
+    return jieba.dt, _prepare(jieba.dt, jieba.__version__, _rules(), jieba_cache.cache_dir())
 
 
-def _prepare(tok: jieba.Tokenizer, version: str, rules: _Rules, cache: Path) -> dict[str, str]:
+def _prepare(tok: jieba.Tokenizer, version: str, rules: Rules, cache: Path) -> dict[str, str]:
     """Add our words to `tok` and return the POS subset, both restored from the cache in
     `cache` when it holds them for this jieba, dictionary and data (written otherwise)."""
     words, kept = _added_words(rules), _pos_kept(rules)
-    dict_file = _dict_file(tok)
-    key = _cache_key(version, dict_file, words, kept)
-    path = cache / f"jieba-{key[:16]}.bin"
-    cached = _load_state(path, key)
-    with tok.lock:
-        if cached is not None and not tok.initialized:
-            tok.FREQ, tok.total = cached.freq, cached.total
-            tok.initialized = True
-            return cached.tags
-        pristine = not tok.initialized  # nobody else added words: the state is ours to cache
-        for word in words:
-            tok.add_word(word)
-    if cached is not None:
-        tags = cached.tags
-    else:
-        with tok.get_dict_file() as f:
-            tags = _pos_subset(f.read(), *kept)
-    if pristine:
-        _save_state(path, _JiebaState(key, tok.FREQ, tok.total, tags))
-    return tags
+    return jieba_cache.prepare(tok, version, words, kept, COMMON_WORD_FREQ, cache)
 
 
-def _added_words(rules: _Rules) -> list[str]:
+def _added_words(rules: Rules) -> list[str]:
     """Words added to jieba, in the data file's order: each one's frequency depends on the
     words added before it, so a set's order (which varies per process) would not do."""
     return [*(s for s in rules.forms if len(s) > 1), *dict.fromkeys(_data()["industry_words"])]
 
 
-def _pos_kept(rules: _Rules) -> tuple[frozenset[str], frozenset[str]]:
+def _pos_kept(rules: Rules) -> tuple[frozenset[str], frozenset[str]]:
     """The POS tags the rules ask about: for any word, and for common words only (brand cores
     such as 阳光 nr: rare words of those tags count as untagged, see _common_core_ok)."""
     return rules.reject_pos | rules.shop_reject_pos, rules.common_brand_pos
@@ -248,122 +120,6 @@ def _non_shop_bigrams() -> frozenset[str]:
     return frozenset(verbs | {w for w in rules.non_shop_words if len(w) == 2})
 
 
-# ---------------------------------------------------------------------------------------------
-# jieba start-up cache: the prefix dictionary with our words added and the POS subset, stored
-# in one file. jieba's own cache is read with marshal.load from a file (~0.55 s); marshal.loads
-# of the same bytes takes ~0.2 s, and the POS subset replaces parsing dict.txt (~0.45 s).
-
-# Bump when what the cache holds, or how it is computed, changes.
-CACHE_FORMAT = 1
-# Start of every cache file, followed by the CRC-32 of the rest: garbled files are rebuilt.
-_CACHE_MAGIC = b"greywatch-jieba\x00"
-_CRC_BYTES = 4
-
-
-@dataclass(frozen=True, slots=True)
-class _JiebaState:
-    """What a process needs from jieba: prefix dictionary, its total, the POS subset."""
-
-    key: str
-    freq: dict[str, int]
-    total: int
-    tags: dict[str, str]
-
-
-def _cache_dir() -> Path:
-    """$XDG_CACHE_HOME/greywatch, or ~/.cache/greywatch (XDG base directory rules)."""
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "greywatch"
-
-
-def _dict_file(tok: jieba.Tokenizer) -> str:
-    """Path of the tokenizer's dictionary (jieba's dict.txt unless set_dictionary was used)."""
-    with tok.get_dict_file() as f:
-        return str(getattr(f, "name", ""))
-
-
-def _cache_key(
-    version: str, dict_file: str, words: list[str], kept: tuple[frozenset[str], ...]
-) -> str:
-    """Everything the cached state depends on: formats, jieba and its dictionary, our inputs."""
-    try:
-        st = os.stat(dict_file)
-        stamp = f"{st.st_size}:{st.st_mtime_ns}"
-    except OSError:
-        stamp = "?"
-    parts = [
-        str(CACHE_FORMAT),
-        f"{sys.version_info[0]}.{sys.version_info[1]}",
-        str(marshal.version),
-        version,
-        dict_file,
-        stamp,
-        "\t".join(words),
-        *(" ".join(sorted(tags)) for tags in kept),
-        str(COMMON_WORD_FREQ),
-    ]
-    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
-
-
-def _load_state(path: Path, key: str) -> _JiebaState | None:
-    """The cached state for `key`, or None when absent, stale or damaged (never raises)."""
-    try:
-        blob = path.read_bytes()
-        head = len(_CACHE_MAGIC) + _CRC_BYTES
-        crc = int.from_bytes(blob[len(_CACHE_MAGIC) : head], "big")
-        if not blob.startswith(_CACHE_MAGIC) or zlib.crc32(memoryview(blob)[head:]) != crc:
-            raise ValueError("bad header or checksum")
-        got, freq, total, tags = marshal.loads(memoryview(blob)[head:])
-        if got != key or not (isinstance(freq, dict) and isinstance(tags, dict)):
-            raise ValueError("stale or malformed")
-        return _JiebaState(key, freq, int(total), tags)
-    except FileNotFoundError:
-        return None
-    except Exception as exc:  # a cache never breaks extraction: rebuild instead
-        log.debug("jieba cache %s ignored: %s", path, exc)
-        return None
-
-
-def _save_state(path: Path, state: _JiebaState) -> None:
-    """Write the cache atomically (temp file + rename) and drop older versions; errors are
-    logged and ignored (read-only home, full disk)."""
-    try:
-        body = marshal.dumps((state.key, state.freq, state.total, state.tags))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".jieba-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(_CACHE_MAGIC + zlib.crc32(body).to_bytes(_CRC_BYTES, "big") + body)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        for old in path.parent.glob("jieba-*.bin"):
-            if old != path:
-                old.unlink(missing_ok=True)
-    except Exception as exc:
-        log.debug("jieba cache %s not written: %s", path, exc)
-
-
-def _pos_subset(dictionary: bytes, kept: frozenset[str], common: frozenset[str]) -> dict[str, str]:
-    """word → tag for the dictionary words tagged in `kept`, or in `common` with a frequency of
-    COMMON_WORD_FREQ or more: the part of jieba.posseg's table the rules use (a later line of
-    the dictionary wins, as in posseg)."""
-    out: dict[str, str] = {}
-    for line in dictionary.decode("utf-8").splitlines():
-        parts = line.strip().split(" ")
-        if len(parts) != 3:
-            continue  # blank, or untagged (posseg would refuse the whole dictionary)
-        word, freq, tag = parts
-        if tag in kept or (tag in common and int(freq) >= COMMON_WORD_FREQ):
-            out[word] = tag
-        else:
-            out.pop(word, None)
-    return out
-
-
-# extract_businesses and extract_uscc run on the same page: normalize it once.
 _normalized = normalize_shared
 
 
@@ -380,7 +136,7 @@ def _cut_cached(s: str) -> tuple[str, ...]:
     stop words, which belong to the sentence, not to the name."""
     freq, stops = _jieba()[0].FREQ, _rules().stops
     out: list[str] = []
-    for w in _jieba()[0].cut(s, HMM=True):
+    for w in _segment(s):
         while len(w) > 2 and w not in freq:
             n = next((n for n in (2, 1) if w[:n] in stops), 0)
             if not n:
@@ -389,6 +145,141 @@ def _cut_cached(s: str) -> tuple[str, ...]:
             w = w[n:]
         out.append(w)
     return tuple(out)
+
+
+# The jieba release whose `Tokenizer.cut(s, HMM=True)` _segment reproduces (checked word for word
+# on windows of the bench corpus and random character soup); other releases use jieba's own.
+_SEGMENT_JIEBA = "0.42.1"
+
+
+def _segment(s: str) -> list[str]:
+    """`jieba.dt.cut(s, HMM=True)` as a list, with its HMM step (half of the cost on text jieba
+    does not know) done by `_hmm_words`: same dictionary pass, same words, several times less
+    CPU for new words."""
+    import jieba
+
+    tok = _jieba()[0]
+    if jieba.__version__ != _SEGMENT_JIEBA:
+        return list(tok.cut(s, HMM=True))
+    han, skip = jieba.re_han_default, jieba.re_skip_default
+    out: list[str] = []
+    for blk in han.split(s):
+        if not blk:
+            continue
+        if not han.match(blk):
+            for x in skip.split(blk):
+                if skip.match(x):
+                    out.append(x)
+                else:
+                    out.extend(x)
+            continue
+        dag = tok.get_DAG(blk)
+        route: dict[int, tuple[float, int]] = {}
+        tok.calc(blk, dag, route)
+        x, n, buf = 0, len(blk), ""
+        while x < n:
+            y = route[x][1] + 1
+            if y - x == 1:
+                buf += blk[x]
+            else:
+                if buf:
+                    _flush(tok.FREQ, buf, out)
+                    buf = ""
+                out.append(blk[x:y])
+            x = y
+        if buf:
+            _flush(tok.FREQ, buf, out)
+    return out
+
+
+def _flush(freq: dict[str, int], buf: str, out: list[str]) -> None:
+    """Single characters the dictionary pass left in a row: a known word's characters stay
+    apart, unknown ones go to the HMM (as jieba does)."""
+    if len(buf) == 1:
+        out.append(buf)
+    elif freq.get(buf):
+        out.extend(buf)
+    else:
+        out.extend(_hmm_words(buf))
+
+
+@lru_cache(maxsize=8192)
+def _hmm_words(buf: str) -> tuple[str, ...]:
+    """jieba.finalseg.cut(buf): Han stretches split by the HMM's best B/M/E/S tags, the rest
+    into letter/number pieces; cached (pages repeat their unknown words)."""
+    from jieba import finalseg
+
+    out: list[str] = []
+    for blk in finalseg.re_han.split(buf):
+        if not finalseg.re_han.match(blk):
+            out.extend(x for x in finalseg.re_skip.split(blk) if x)
+            continue
+        begin = nxt = 0
+        for i, tag in enumerate(_hmm_tags(blk)):
+            if tag == "B":
+                begin = i
+            elif tag in "ES":
+                word = blk[begin : i + 1] if tag == "E" else blk[i]
+                if word in finalseg.Force_Split_Words:
+                    out.extend(word)
+                else:
+                    out.append(word)
+                nxt = i + 1
+        rest = blk[nxt:]
+        if rest and rest in finalseg.Force_Split_Words:
+            out.extend(rest)
+        elif rest:
+            out.append(rest)
+    return tuple(out)
+
+
+# Character → its B, M, E, S emission log-probabilities in jieba's HMM, filled as met (the HMM
+# only sees the ~21k characters of jieba's Han range, so this stays small).
+_EMISSIONS: dict[str, tuple[float, float, float, float]] = {}
+
+
+def _hmm_tags(obs: str) -> str:
+    """The Viterbi path of jieba's character HMM over `obs` (finalseg.viterbi): the same sums
+    in the same order and the same tie-breaks (the later state letter wins), so the same tags;
+    four floats per step instead of dicts and list copies."""
+    from jieba import finalseg
+
+    low = finalseg.MIN_FLOAT
+    start, trans, emit = finalseg.start_P, finalseg.trans_P, finalseg.emit_P
+    e_b, e_m, e_e, e_s = emit["B"], emit["M"], emit["E"], emit["S"]
+    emissions = _EMISSIONS
+    t_eb, t_sb = trans["E"].get("B", low), trans["S"].get("B", low)
+    t_mm, t_bm = trans["M"].get("M", low), trans["B"].get("M", low)
+    t_ss, t_es = trans["S"].get("S", low), trans["E"].get("S", low)
+    t_be, t_me = trans["B"].get("E", low), trans["M"].get("E", low)
+    c = obs[0]
+    b = start["B"] + e_b.get(c, low)
+    m = start["M"] + e_m.get(c, low)
+    e = start["E"] + e_e.get(c, low)
+    s = start["S"] + e_s.get(c, low)
+    back: list[str] = []  # per step: the predecessors of B, M, E, S
+    for c in obs[1:]:
+        found = emissions.get(c)
+        if found is None:
+            found = (e_b.get(c, low), e_m.get(c, low), e_e.get(c, low), e_s.get(c, low))
+            emissions[c] = found
+        eb, em, ee, es = found
+        from_e, from_s = e + t_eb + eb, s + t_sb + eb
+        nb, pb = (from_s, "S") if from_s >= from_e else (from_e, "E")
+        from_m, from_b = m + t_mm + em, b + t_bm + em
+        nm, pm = (from_m, "M") if from_m >= from_b else (from_b, "B")
+        from_b, from_m = b + t_be + ee, m + t_me + ee
+        ne, pe = (from_m, "M") if from_m >= from_b else (from_b, "B")
+        from_s, from_e = s + t_ss + es, e + t_es + es
+        ns, ps = (from_s, "S") if from_s >= from_e else (from_e, "E")
+        b, m, e, s = nb, nm, ne, ns
+        back.append(pb + pm + pe + ps)
+    state = "S" if s >= e else "E"
+    tags = [state]
+    for prev in reversed(back):
+        state = prev["BMES".index(state)]
+        tags.append(state)
+    return "".join(reversed(tags))
 
 
 def _cut(text: str, start: int, end: int) -> list[_Tok]:
@@ -445,13 +336,34 @@ def extract_businesses(text: str) -> list[Business]:
     return [_to_business(norm, c) for c in _longest_non_overlapping(cands)]
 
 
-def _name_at(t: str, rs: int, re_: int, ss: int, se: int, rules: _Rules) -> _Cand | None:
+def _name_at(t: str, rs: int, re_: int, ss: int, se: int, rules: Rules) -> _Cand | None:
     """The firm name ending with the suffix at [ss, se) of a name-character run, if any."""
     form = rules.forms[t[ss:se]]
     win = max(rs, se - MAX_LEN[form])
     if ss - win < MIN_DISTINCTIVE or t[ss - 1 : se] in _non_shop_bigrams():
         return None
-    toks = _split_at(_cut(t, win, min(re_, se + RIGHT_CONTEXT)), ss, form != "shop")
+    window = t[win : min(re_, se + RIGHT_CONTEXT)]
+    # The word cut, as before: its cache's misses are the page's budget (MAX_JIEBA_CALLS).
+    _cut_cached(window)
+    found = _name_in_window(window, ss - win, se - win, win == rs)
+    if found is None:
+        return None
+    start, form, region = found
+    trailing = rules.trailing_re.match(t, se)
+    return _Cand(win + start, trailing.end() if trailing else se, form, region)
+
+
+@lru_cache(maxsize=8192)
+def _name_in_window(
+    t: str, ss: int, se: int, at_run_start: bool
+) -> tuple[int, BusinessForm, str] | None:
+    """`_name_at` inside its window `t`, the suffix at t[ss:se] (`at_run_start`: the window
+    starts where the run does): the name's start, its form and region, or None. Cached, as
+    pages and sites repeat their lines; the trailing bracket after the window is not read."""
+    rules = _rules()
+    form = rules.forms[t[ss:se]]
+    win, rs = 0, 0 if at_run_start else -1
+    toks = _split_at(_cut(t, win, len(t)), ss, form != "shop")
     head = ss  # where the suffix word starts (a shop word like 五金店 starts before its 店)
     if form == "shop":
         last = next((k for k in toks if k.end == se), None)
@@ -471,12 +383,11 @@ def _name_at(t: str, rs: int, re_: int, ss: int, se: int, rules: _Rules) -> _Can
         return None
     if form == "shop" and t[head:se].endswith(rules.bank_words):
         form = "company"  # a bank ("上海浦东发展银行") is a company whatever its suffix
-    trailing = rules.trailing_re.match(t, se)
     region = _region_prefix(name_toks, rules) or _bracket_region(t[start:ss], rules)
     if not region and form == "branch":  # the branch's own place: "…股份有限公司北京朝阳支行"
         parent = [i for i, k in enumerate(name_toks) if k.text.endswith(rules.branch_parents)]
         region = _region_prefix(name_toks[parent[-1] + 1 :] if parent else name_toks[-1:], rules)
-    return _Cand(start, trailing.end() if trailing else se, form, region)
+    return start, form, region
 
 
 def _split_at(toks: list[_Tok], pos: int, split: bool) -> list[_Tok]:
@@ -493,7 +404,7 @@ def _split_at(toks: list[_Tok], pos: int, split: bool) -> list[_Tok]:
     return out
 
 
-def _is_shop_word(last: _Tok, ss: int, rules: _Rules) -> bool:
+def _is_shop_word(last: _Tok, ss: int, rules: Rules) -> bool:
     """Does the jieba word ending at a shop suffix name a shop (书店, 印社), not 进行 / 内部?"""
     if last.text in rules.non_shop_words or last.text[: ss - last.start] in rules.stops:
         return False  # 同行, 就行, 本店, 该店
@@ -503,7 +414,7 @@ def _is_shop_word(last: _Tok, ss: int, rules: _Rules) -> bool:
     return tag is None or tag not in rules.reject_pos
 
 
-def _strip_shop_word(word: str, rules: _Rules) -> str:
+def _strip_shop_word(word: str, rules: Rules) -> str:
     """The distinctive part of a word ending in a shop word: "新华书店" → "新华", "银行" → ""."""
     if word in rules.generic:
         return ""  # "人民银行", "网上银行"
@@ -516,7 +427,7 @@ def _strip_shop_word(word: str, rules: _Rules) -> str:
     return "" if word in rules.generic or word in rules.descriptors else word
 
 
-def _plausible(toks: list[_Tok], crossed: int, form: str, rules: _Rules) -> bool:
+def _plausible(toks: list[_Tok], crossed: int, form: str, rules: Rules) -> bool:
     """Can these words be a name? Words before a crossed soft stop must be rare ("信永中和",
     not "自己和银行"); a shop name holds no pronoun, adverb or conjunction ("可以自行与银行")."""
     freq, tags = _jieba()[0].FREQ, _jieba()[1]
@@ -531,7 +442,7 @@ def _plausible(toks: list[_Tok], crossed: int, form: str, rules: _Rules) -> bool
 
 
 def _left_starts(
-    toks: list[_Tok], win: int, rs: int, form: str, rules: _Rules
+    toks: list[_Tok], win: int, rs: int, form: str, rules: Rules
 ) -> list[tuple[int, int]]:
     """Where the name may start, best first: after the last stop word or earlier firm name
     (or at the run start). After a soft stop (和, 在, 是, 马上) names may contain it ("信永中和…",
@@ -558,7 +469,7 @@ def _left_starts(
     return starts
 
 
-def _region_cut(toks: list[_Tok], start: int, form: str, rules: _Rules) -> int:
+def _region_cut(toks: list[_Tok], start: int, form: str, rules: Rules) -> int:
     """A full region token ("深圳市") after other words starts the name ("知名企业深圳市…");
     in a branch, only before its parent's legal form ("…股份有限公司深圳市分公司")."""
     for i, k in enumerate(toks):
@@ -571,7 +482,7 @@ def _region_cut(toks: list[_Tok], start: int, form: str, rules: _Rules) -> int:
     return start
 
 
-def _is_region(word: str, rules: _Rules, strict: bool) -> bool:
+def _is_region(word: str, rules: Rules, strict: bool) -> bool:
     """Is a jieba word a place: 广东省, 南山区 (strict) or also 深圳, 广东 (prefix only)?"""
     if word in rules.region_full or (not strict and word in rules.region_short):
         return True
@@ -580,7 +491,7 @@ def _is_region(word: str, rules: _Rules, strict: bool) -> bool:
     )
 
 
-def _region_prefix(toks: list[_Tok], rules: _Rules) -> str:
+def _region_prefix(toks: list[_Tok], rules: Rules) -> str:
     """The leading chain of place words of a name ("广东省深圳市南山区")."""
     parts: list[str] = []
     for k in toks:
@@ -591,7 +502,7 @@ def _region_prefix(toks: list[_Tok], rules: _Rules) -> str:
     return "".join(parts)
 
 
-def _bracket_region(name: str, rules: _Rules) -> str:
+def _bracket_region(name: str, rules: Rules) -> str:
     """The region written in brackets inside a name ("腾讯科技(深圳)有限公司" → "深圳")."""
     m = _BRACKETED.search(name)
     if m and m.group(1) not in rules.bracket_non_regions:
@@ -599,7 +510,7 @@ def _bracket_region(name: str, rules: _Rules) -> str:
     return ""
 
 
-def _is_distinctive(word: str, rules: _Rules) -> bool:
+def _is_distinctive(word: str, rules: Rules) -> bool:
     """A word that can identify a firm: not an industry word, generic word or bracket."""
     return not (
         word in rules.descriptors
@@ -627,11 +538,11 @@ def _chains(t: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def _bridged_names(t: str, cs: int, ce: int, rules: _Rules) -> list[_Cand]:
+def _bridged_names(t: str, cs: int, ce: int, rules: Rules) -> list[_Cand]:
     """Names written in parts ("深圳市 鑫诚 信息咨询 有限公司", "广州·安信商务服务有限公司")
     in the chain of runs t[cs:ce]: found in the chain without its separators, and kept only
     when they cross a separator that `_bridge_ok` accepts. Spans index `t`."""
-    g = _SEPARATOR_RE.sub("", t[cs:ce])
+    g = SEPARATOR_RE.sub("", t[cs:ce])
     # one-character suffixes (行, 部, 店) are too ambiguous to bridge for
     hits = list(rules.bridge_suffix_re.finditer(g))
     if not hits:
@@ -650,7 +561,7 @@ def _bridged_names(t: str, cs: int, ce: int, rules: _Rules) -> list[_Cand]:
     return out
 
 
-def _bridged_at(g: str, gaps: list[int], ss: int, se: int, rules: _Rules) -> _Cand | None:
+def _bridged_at(g: str, gaps: list[int], ss: int, se: int, rules: Rules) -> _Cand | None:
     """The name ending with the suffix at g[ss:se] that bridges at least one gap (g indices
     where a separator was dropped); a gap `_bridge_ok` refuses ends the text before the name."""
     start = 0
@@ -673,7 +584,7 @@ def _gaps_in(gaps: list[int], start: int, end: int) -> list[int]:
     return gaps[bisect.bisect_right(gaps, start) : bisect.bisect_left(gaps, end)]
 
 
-def _bridge_ok(g: str, p: int, cand: _Cand, gaps: list[int], rules: _Rules) -> bool:
+def _bridge_ok(g: str, p: int, cand: _Cand, gaps: list[int], rules: Rules) -> bool:
     """May the gap before g[p] be bridged in the name `cand`? Only between name parts: in a
     legal form (有限 公司), after a place (深圳市 鑫诚), around a bracketed place, before an
     industry word after a brand (鑫诚 信息咨询), before a legal form after an industry word or
@@ -709,12 +620,26 @@ def _bridge_ok(g: str, p: int, cand: _Cand, gaps: list[int], rules: _Rules) -> b
     return industry_after and (industry_before or _brand_word_ok(word, rules))
 
 
-def _brand_at(t: str, rs: int, re_: int, is_: int, ie: int, rules: _Rules) -> _Cand | None:
+def _brand_at(t: str, rs: int, re_: int, is_: int, ie: int, rules: Rules) -> _Cand | None:
     """A brand-only mention: a 2–6 character brand right before an industry word ("鑫诚法务")."""
     win = max(rs, is_ - MAX_LEN["brand"])
     if is_ - win < BRAND_CORE[0]:
         return None
-    toks = _cut(t, win, min(re_, ie + RIGHT_CONTEXT + MAX_LEN["brand"]))
+    window = t[win : min(re_, ie + RIGHT_CONTEXT + MAX_LEN["brand"])]
+    _cut_cached(window)  # the word cut, as before: its cache's misses are the page's budget
+    found = _brand_in_window(window, is_ - win, ie - win)
+    if found is None:
+        return None
+    start, end, region = found
+    return _Cand(win + start, win + end, "brand", region)
+
+
+@lru_cache(maxsize=8192)
+def _brand_in_window(t: str, is_: int, ie: int) -> tuple[int, int, str] | None:
+    """`_brand_at` inside its window `t`, the industry word at t[is_:ie]: the brand's start,
+    end and region, or None (cached)."""
+    rules = _rules()
+    toks = _cut(t, 0, len(t))
     end = _brand_end(t, toks, is_, ie, rules)
     if end is None:
         return None
@@ -733,10 +658,10 @@ def _brand_at(t: str, rs: int, re_: int, is_: int, ie: int, rules: _Rules) -> _C
     while j > 0 and _is_region(before[j - 1].text, rules, strict=False):
         j -= 1
     region = "".join(k.text for k in before[j:i])
-    return _Cand(before[j].start, end, "brand", region)
+    return before[j].start, end, region
 
 
-def _brand_end(t: str, toks: list[_Tok], is_: int, ie: int, rules: _Rules) -> int | None:
+def _brand_end(t: str, toks: list[_Tok], is_: int, ie: int, rules: Rules) -> int | None:
     """Where a brand mention ends: through the last industry word of a run such as
     企业/管理咨询; None when the industry word names a person ("咨询师") or is inside a word."""
     end, pos = is_, is_
@@ -754,7 +679,7 @@ def _brand_end(t: str, toks: list[_Tok], is_: int, ie: int, rules: _Rules) -> in
     return None if rest in rules.person_words else ie
 
 
-def _brand_word_ok(word: str, rules: _Rules) -> bool:
+def _brand_word_ok(word: str, rules: Rules) -> bool:
     """Can this jieba word be (part of) a brand: not a stop, generic, industry word or verb."""
     if word in rules.stops or word in rules.generic or word in rules.descriptors:
         return False
@@ -763,7 +688,7 @@ def _brand_word_ok(word: str, rules: _Rules) -> bool:
     return _jieba()[1].get(word) not in rules.reject_pos
 
 
-def _bracket_brands(t: str, rules: _Rules) -> list[_Cand]:
+def _bracket_brands(t: str, rules: Rules) -> list[_Cand]:
     """Brands set off in 【】 in ads ("【鑫诚】"), not slogans like 【征信修复】 or 【联系方式】."""
     out: list[_Cand] = []
     freq = _jieba()[0].FREQ
@@ -778,7 +703,7 @@ def _bracket_brands(t: str, rules: _Rules) -> list[_Cand]:
     return out
 
 
-def _common_word_brands(t: str, rules: _Rules) -> list[_Cand]:
+def _common_word_brands(t: str, rules: Rules) -> list[_Cand]:
     """Brands made of a common word and an industry word ("阳光法务", "平安财税"), which the
     other rules reject as vocabulary: only inside 【】 or quotes right before a service claim
     ("【阳光法务】专业停息挂账"), where an ad names its seller."""
@@ -804,7 +729,7 @@ def _common_word_brands(t: str, rules: _Rules) -> list[_Cand]:
     return out
 
 
-def _common_core_ok(word: str, rules: _Rules) -> bool:
+def _common_core_ok(word: str, rules: Rules) -> bool:
     """Can this word be part of a brand core in 【】 before a claim? A rare word as in any
     brand; a common one (阳光, 平安) only with a name or adjective tag (common_brand_pos)."""
     if _jieba()[0].FREQ.get(word, 0) < COMMON_WORD_FREQ:
@@ -868,143 +793,3 @@ def _to_business(norm: NormalizedText, c: _Cand) -> Business:
         end=e,
         region=c.region,
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Unified social credit codes (GB 32100-2015)
-
-# GB 32100 alphabet (no I, O, S, V, Z); the first character is the registration authority
-# (1–9, A, N, Y), the second the entity type, then a 6-digit region code.
-USCC_ALPHABET = frozenset("0123456789ABCDEFGHJKLMNPQRTUWXY")
-USCC_AUTHORITIES = frozenset("123456789ANY")
-# Entity-type digits used by any authority in GB 32100 (1 enterprise/organ … 9 other).
-USCC_TYPES = frozenset("123459")
-# First two digits of the region code: provinces (11–82) and 10 for national registrations.
-_PROVINCE_CODES = (10, *range(11, 16), *range(21, 24), *range(31, 38), *range(41, 47))
-USCC_PROVINCES = frozenset(
-    str(n) for n in (*_PROVINCE_CODES, *range(50, 55), *range(61, 66), 71, 81, 82)
-)
-USCC_LEN = 18
-# Separators allowed between groups of a code written after a label ("9144 0300 MA5F…").
-_GROUPED = r"[0-9a-z]+(?:[ \-][0-9a-z]+)*"
-_ALNUM = re.compile(r"[0-9a-z]+")
-_SEP = re.compile(r"[ \-]")
-# Fewer characters after a label are not an attempt at a code ("税号：无", "信用代码 3 位").
-MIN_LABELLED_LEN = 10
-_ISOLATED_18 = re.compile(r"(?<![0-9a-z])[0-9a-z]{18}(?![0-9a-z])")
-# Space-separated groups ("9144 0300 MA5F …"): unlabelled, reported only when valid.
-_SPACED = re.compile(r"(?<![0-9a-z])[0-9a-z]+(?: [0-9a-z]+)+(?![0-9a-z])")
-# Resident ID number: 6-digit region, birth date YYYYMMDD, 3-digit sequence, check digit or X.
-_ID_CARD = re.compile(r"\d{6}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dx]")
-
-
-@lru_cache(maxsize=1)
-def _label_re() -> re.Pattern[str]:
-    """A USCC label followed by the code, possibly grouped ("税号：9144 0300 …")."""
-    labels = _data()["uscc_labels"]
-    return re.compile(rf"(?:{_alt(labels)})\s*(?:[:：]|为|是)?\s*\(?\s*({_GROUPED})")
-
-
-@lru_cache(maxsize=1)
-def _not_label_re() -> re.Pattern[str]:
-    """A label of another number ("订单号", "身份证") right before an unlabelled code."""
-    labels = _data()["not_uscc_labels"]
-    return re.compile(rf"(?:{_alt(labels)})\s*(?:[:：]|为|是)?\s*\Z")
-
-
-def extract_uscc(text: str) -> list[UsccMention]:
-    """18-character unified social credit codes, labelled or looking like one, checked against
-    GB 32100; an invalid one is reported with the reason, ID-card numbers are left out."""
-    if not text:
-        return []
-    norm = _normalized(text)
-    t = norm.text
-    found: list[tuple[int, int, str, bool]] = []  # (start, end, compact code, labelled)
-    for m in _label_re().finditer(t):
-        s, e, code = _first_code(t, m.start(1), m.group(1))
-        if len(code) >= MIN_LABELLED_LEN:
-            found.append((s, e, code, True))
-    taken = [(s, e) for s, e, _, _ in found]
-    for s, e in [m.span() for m in _ISOLATED_18.finditer(t)] + _spaced_codes(t):
-        if any(s < te and e > ts for ts, te in taken) or _not_label_re().search(
-            t, max(0, s - 12), s
-        ):
-            continue
-        code = t[s:e].replace(" ", "").upper()
-        if _looks_like_uscc(code) and (" " not in t[s:e] or uscc_problem(code) == ""):
-            found.append((s, e, code, False))
-            taken.append((s, e))
-    out = []
-    for s, e, code, _ in sorted(found):
-        os_, oe = norm.to_original(s, e)
-        reason = uscc_problem(code)
-        out.append(UsccMention(code, reason == "", norm.original[os_:oe], os_, oe, reason))
-    return out
-
-
-def _spaced_codes(t: str) -> list[tuple[int, int]]:
-    """Spans of consecutive space-separated groups totalling 18 characters."""
-    spans = []
-    for m in _SPACED.finditer(t):
-        groups = [(g.start(), g.end()) for g in _ALNUM.finditer(m.group())]
-        for i, (gs, _) in enumerate(groups):
-            total = 0
-            for j in range(i, len(groups)):
-                total += groups[j][1] - groups[j][0]
-                if total >= USCC_LEN:
-                    if total == USCC_LEN and j > i:
-                        spans.append((m.start() + gs, m.start() + groups[j][1]))
-                    break
-    return spans
-
-
-def _first_code(t: str, start: int, grouped: str) -> tuple[int, int, str]:
-    """The code after a label: groups joined until 18 characters (never past them)."""
-    groups = _SEP.split(grouped)
-    total, n = 0, 0
-    for g in groups:
-        if n and total + len(g) > USCC_LEN:
-            break
-        total, n = total + len(g), n + 1
-        if total >= USCC_LEN:
-            break
-    pos, end = start, start
-    for g in groups[:n]:
-        end = t.index(g, pos) + len(g)
-        pos = end
-    return start, end, "".join(groups[:n]).upper()
-
-
-def _looks_like_uscc(code: str) -> bool:
-    """18 characters of the alphabet with an authority, type and province code, not an ID."""
-    return (
-        len(code) == USCC_LEN
-        and set(code) <= USCC_ALPHABET
-        and code[0] in USCC_AUTHORITIES
-        and code[1] in USCC_TYPES
-        and code[1:8].isdigit()
-        and code[2:4] in USCC_PROVINCES
-        and not _ID_CARD.fullmatch(code.lower())
-    )
-
-
-def uscc_problem(code: str) -> str:
-    """Why `code` (upper-case, no separators) is not a valid USCC; "" when it is valid."""
-    try:
-        # stdnum wants 8 leading digits, but GB 32100 authorities A, N and Y are valid.
-        any_authority = code[:1] in "ANY" and len(code) == USCC_LEN and code[1:8].isdigit()
-        if any_authority and set(code[8:]) <= USCC_ALPHABET:
-            if stdnum_uscc.calc_check_digit(code[:17]) != code[17]:
-                raise InvalidChecksum()
-            return ""
-        stdnum_uscc.validate(code)
-    except InvalidLength:
-        return f"bad length: {len(code)} characters, expected {USCC_LEN}"
-    except InvalidChecksum:
-        return f"bad check character: expected {stdnum_uscc.calc_check_digit(code[:17])}"
-    except ValidationError:
-        bad = sorted({c for c in code if c not in USCC_ALPHABET})
-        if bad:
-            return f"bad charset: {''.join(bad)} not allowed"
-        return "bad charset: the first 8 characters must be digits"
-    return ""

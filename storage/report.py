@@ -18,29 +18,29 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from greywatch.errors import GreywatchError, StorageError
-from pipelines.scope import load_rules
+from pipelines.errors import GreywatchError, StorageError
+from pipelines.violations import BusinessFacts, PageTerms, Violation, suspected_violations
 from storage.db import data_dir
 from storage.exports import (
     atomic_file,
     category_label,
+    check_output_dir,
     china_time,
     contact_text,
     current_user,
+    make_folder,
     sha256_file,
 )
 from storage.models import Document, Entity, ExportLog, Finding, Mention, utcnow
 from storage.review import BUSINESS_KINDS, BusinessTarget, resolve_business
 
-# Report wording and layout live in data files (packaged with storage/data/**).
+# Report layout lives in storage/data (violation wording: pipelines/data/violations.yaml).
 TEMPLATES = Path(__file__).resolve().parent / "data"
 CONTACT_KINDS = ("phone", "wechat", "qq", "email", "url")
 # Characters of context each side of a matched word in an excerpt, and an excerpt's budget:
@@ -54,16 +54,6 @@ DESCRIPTION_QUOTES = 3
 MANIFEST_FORMAT = "greywatch-12315-pack/1"
 
 Segments = list[tuple[str, bool]]  # excerpt pieces: (text, is a matched word)
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One suspected violation: what, on which rule, and the facts from the evidence."""
-
-    code: str
-    title: str
-    basis: str
-    facts: str
 
 
 @dataclass(frozen=True)
@@ -123,12 +113,6 @@ class PackResult:
     folder: Path
     case: Case
     notes: list[str] = field(default_factory=list)
-
-
-@lru_cache(maxsize=1)
-def violation_texts() -> dict[str, dict[str, str]]:
-    """The wording of each violation from storage/data/violations.yaml."""
-    return yaml.safe_load((TEMPLATES / "violations.yaml").read_text(encoding="utf-8"))
 
 
 def excerpt_segments(
@@ -222,7 +206,7 @@ def gather_case(session: Session, target: BusinessTarget) -> tuple[Case, list[Do
         generated_at=utcnow(),
         registry_basis=registry_basis(target),
     )
-    violations = suspected_violations(case)
+    violations = _violations(case)
     case = _replace(case, violations=violations, description=describe(case))
     return case, docs
 
@@ -249,49 +233,11 @@ def _replace(case: Case, **changes: Any) -> Case:
     return replace(case, **changes)
 
 
-def suspected_violations(case: Case) -> tuple[Violation, ...]:
-    """Violations the evidence supports: credit-repair ads, out of scope, inactive, unregistered."""
-    texts = violation_texts()
-    cats = {c for ev in case.evidence for c in ev.categories}
-    words = "、".join(f"“{w}”" for w in _all_words(case)) or "相关"
-    fields = {
-        "name": case.name,
-        "docs": len(case.evidence),
-        "words": words,
-        "scope": case.scope,
-        "status": case.status,
-    }
-    cr_docs = [ev for ev in case.evidence if "credit_repair" in ev.categories]
-    cr_terms = (t for ev in cr_docs for c, t in ev.terms if c == "credit_repair")
-    cr_words = "、".join(f"“{w}”" for w in dict.fromkeys(cr_terms))
-    fields_cr = fields | {"docs": len(cr_docs), "words": cr_words or words}
-    codes = []
-    if "credit_repair" in cats:
-        codes.append("credit_repair")
-    if case.verdict == "out_of_scope" and case.scope:
-        codes.append("out_of_scope")
-    dead = load_rules().inactive_statuses  # 注销, 吊销 …: data in pipelines/data/scope_rules.yaml
-    if case.verdict == "inactive" or (case.status and any(s in case.status for s in dead)):
-        codes.append("inactive")
-    if case.verdict == "not_registered" and not case.uscc:
-        codes.append("not_registered")
-    out = []
-    for code in codes:
-        t = texts[code]
-        values = fields_cr if code == "credit_repair" else fields
-        out.append(
-            Violation(
-                code,
-                t["title"].format(**values),
-                " ".join(t["basis"].split()),
-                t["facts"].format(**values).strip(),
-            )
-        )
-    return tuple(out)
-
-
-def _all_words(case: Case) -> list[str]:
-    return list(dict.fromkeys(w for ev in case.evidence for w in ev.words))
+def _violations(case: Case) -> tuple[Violation, ...]:
+    """The violations `pipelines.violations` finds in the case's facts and evidence pages."""
+    pages = tuple(PageTerms(ev.categories, ev.terms) for ev in case.evidence)
+    facts = BusinessFacts(case.name, case.uscc, case.scope, case.status, case.verdict, pages)
+    return suspected_violations(facts)
 
 
 def describe(case: Case) -> tuple[str, ...]:
@@ -436,10 +382,11 @@ def build_pack(
     """Build the evidence pack of one business (name, USCC or entity id) under `out_dir`."""
     from storage.report_render import render_docx, render_html
 
+    out_dir = Path(out_dir)
+    check_output_dir(out_dir)
     target = resolve_business(session, business)
     case, docs = gather_case(session, target)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     slug = pack_slug(case, target)
     work = Path(tempfile.mkdtemp(prefix=f".{slug}.", dir=out_dir))
     try:
@@ -581,6 +528,7 @@ def build_all_confirmed(
 ) -> list[PackResult]:
     """One pack per confirmed business (a firm once, however many names it has) + index.csv."""
     out_dir = Path(out_dir)
+    check_output_dir(out_dir)
     seen: set[tuple[Any, ...]] = set()
     results: list[PackResult] = []
     rows: list[list[Any]] = []
@@ -613,7 +561,7 @@ def build_all_confirmed(
                 "；".join(res.notes),
             ]
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     with (
         atomic_file(out_dir / "index.csv") as tmp,
         tmp.open("w", encoding="utf-8-sig", newline="") as fh,

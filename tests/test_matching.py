@@ -13,14 +13,9 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from greywatch.cli import app, main
+from pipelines.matching import RegionHints, match_business, region_hints_from_text
 from pipelines.model import Business
-from storage.matching import (
-    RegionHints,
-    RegistryIndex,
-    match_business,
-    match_entities,
-    region_hints_from_text,
-)
+from storage.matching import RegistryIndex, match_entities
 from storage.models import BusinessMatch, Document, Entity, Finding, Mention, Registration
 from storage.registry import import_registry
 
