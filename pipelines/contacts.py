@@ -22,7 +22,8 @@ from typing import Literal
 import phonenumbers
 import yaml
 
-from greywatch.errors import ConfigError
+from pipelines.contact_labels import SoundRules, labelled_ids, sound_rules
+from pipelines.errors import ConfigError
 from pipelines.model import Contact, ContactKind
 from pipelines.normalize import INVISIBLE, NormalizedText, normalize
 
@@ -54,6 +55,7 @@ _EXT_RE = re.compile(r"[ \t]*(?:转|ext\.?|分机|x|#)[ \t]*([0-9]{1,6})(?![0-9]
 # 2023102714 (a timestamp) parse as valid Guangzhou landlines.
 _NATIONAL_RE = re.compile(r"1[3-9][0-9]{9}|0[1-9][0-9]{8,10}|[48]00[0-9]{7}")
 _MOBILE_RE = re.compile(r"1[3-9][0-9]{9}")
+_MOBILE_SHAPE_RE = re.compile(r"1[0-9]{10}")
 # Some phone must hide in a run's digits for the (costlier) reading of its groups to be worth it.
 _HAS_PHONE_RE = re.compile(r"1[3-9][0-9]{9}|0[1-9][0-9]{8}|[48]00[0-9]{7}|86[1-9][0-9]{8}")
 # Shortest and longest digit strings a phone part can have: 400/800 numbers have 10 digits;
@@ -130,6 +132,8 @@ class _Rules:
     mail_providers: frozenset[str]
     qq_mail_alias: re.Pattern[str]  # QQ邮箱 …, before a QQ number that names a mailbox
     qq_mail_gate: tuple[str, ...]  # the aliases' first two characters
+    sound: SoundRules  # labels read by sound (pipelines.contact_labels)
+    id_units: tuple[str, ...]  # "只", "人", "元" …: after a number, a count, not an id
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +304,8 @@ def _rules() -> _Rules:
         mail_providers=frozenset(_words(data, "mail_providers")),
         qq_mail_alias=re.compile(_alternation(qq_mail, False)),
         qq_mail_gate=tuple(sorted({w[:2] for w in qq_mail})),
+        sound=sound_rules(data, lambda key: _words(data, key)),
+        id_units=tuple(_words(data, "id_unit_suffixes") + _words(data, "amount_suffixes")),
     )
 
 
@@ -321,10 +327,47 @@ def _phone(digits: str) -> _Phone | None:
     # The number built directly rather than by phonenumbers.parse (a third of the cost of
     # contacts): national digits, trunk 0 dropped, are the +86 number. Same verdicts as parse
     # for every string _NATIONAL_RE admits (checked on 360k random candidates).
-    number = phonenumbers.PhoneNumber(country_code=86, national_number=int(national.lstrip("0")))
-    if not phonenumbers.is_valid_number(number):
+    nsn = national.lstrip("0")
+    if not _valid_cn(nsn):
         return None
-    return _Phone(f"+86{number.national_number}", national, bool(_MOBILE_RE.fullmatch(national)))
+    return _Phone(f"+86{nsn}", national, bool(_MOBILE_RE.fullmatch(national)))
+
+
+# The number types phonenumbers tries when it validates a number (_number_type_helper).
+_CN_TYPES = (
+    "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
+    "voicemail", "fixed_line", "mobile",
+)  # fmt: skip
+_Desc = tuple[frozenset[int], re.Pattern[str]]
+
+
+@lru_cache(maxsize=1)
+def _cn_descs() -> tuple[_Desc, list[_Desc]]:
+    """phonenumbers' own Chinese metadata, compiled: the general pattern and each type's."""
+    meta = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+    if meta is None:
+        raise ConfigError("phonenumbers has no metadata for CN")
+    general, *types = [getattr(meta, n) for n in ("general_desc", *_CN_TYPES)]
+    compiled = [
+        (frozenset(d.possible_length), re.compile(d.national_number_pattern))
+        for d in types
+        if d is not None and d.national_number_pattern
+    ]
+    head = (frozenset(general.possible_length), re.compile(general.national_number_pattern))
+    return head, compiled
+
+
+def _valid_cn(nsn: str) -> bool:
+    """phonenumbers.is_valid_number for +86 `nsn`, without its per-call overhead (a third of
+    the cost of contacts): valid when the general pattern and some type's pattern match whole."""
+    general, types = _cn_descs()
+    return _desc_matches(nsn, general) and any(_desc_matches(nsn, d) for d in types)
+
+
+def _desc_matches(nsn: str, desc: _Desc) -> bool:
+    """phonenumbers' _is_number_matching_desc: a possible length and the whole pattern."""
+    lengths, pattern = desc
+    return (not lengths or len(nsn) in lengths) and pattern.fullmatch(nsn) is not None
 
 
 @dataclass(slots=True)
@@ -344,7 +387,10 @@ def _split_run(rules: _Rules, text: str, start: int, end: int) -> _Run:
     """Groups of a run with numerals read as digits; a switch between ASCII digits and decoded
     numerals is a soft break, so prose glued to a number (第一13800138000) can be left out, and
     so is a bracket, so a remark's digits (139-1234-5678（24小时）) are not read into the number."""
-    decoded = text[start:end].translate(rules.digit_table)
+    raw = text[start:end]
+    if raw.isascii() and raw.isdigit():  # one group of plain digits, the common case
+        return _Run([(start, end)], [raw], [], [], [], [], [])
+    decoded = raw.translate(rules.digit_table)
     groups: list[tuple[int, int]] = []
     soft: list[bool] = []
     for m in _DIGITS_RE.finditer(decoded):
@@ -390,6 +436,11 @@ def _cover(run: _Run) -> list[Part]:
     yields nothing."""
     n = len(run.groups)
     digits, breakable = run.digits, run.breakable
+    if n == 1:  # one group: a phone or nothing, no choice to weigh
+        d = digits[0]
+        ok = d[0] in "0148" and _MIN_PHONE_DIGITS <= len(d) <= _MAX_PHONE_DIGITS
+        phone = _phone(d) if ok else None
+        return [] if phone is None else [(0, 0, phone, "")]
     word_end = [0] * n
     for i in range(n - 1, -1, -1):
         word_end[i] = i if i == n - 1 or breakable[i] else word_end[i + 1]
@@ -448,10 +499,14 @@ def _rejected_by_context(rules: _Rules, text: str, start: int, end: int) -> bool
     return last == "neg"
 
 
-def _phones(rules: _Rules, text: str, wechat_at: set[int]) -> Iterator[tuple[_Found, _Phone]]:
-    """Phones in the digit runs (and the WeChat contact when a WeChat alias introduces one)."""
-    for m in rules.run.finditer(text):
+def _phones(
+    rules: _Rules, text: str, runs: list[re.Match[str]], wechat_at: set[int]
+) -> Iterator[tuple[_Found, _Phone]]:
+    """Phones in the digit runs (and the WeChat contact when a WeChat label introduces one)."""
+    for m in runs:
         rs, re_ = m.span()
+        if re_ - rs < _MIN_PHONE_DIGITS:  # one character per digit: too few for any phone
+            continue
         if _MASK_BEFORE_RE.search(text, max(0, rs - 2), rs) or _MASK_AFTER_RE.match(text, re_):
             continue
         run = _split_run(rules, text, rs, re_)
@@ -461,7 +516,7 @@ def _phones(rules: _Rules, text: str, wechat_at: set[int]) -> Iterator[tuple[_Fo
             ns, ne = run.groups[i][0], run.groups[last][1]
             if _rejected_by_context(rules, text, ns, ne):
                 continue
-            decoded = any(not c.isascii() for c in text[ns:ne])
+            decoded = not text[ns:ne].isascii()
             if decoded and len(phone.national) < _MIN_DECODED_DIGITS:
                 continue
             if not ext and last == len(run.groups) - 1 and not phone.mobile:
@@ -486,29 +541,113 @@ def _after_alias(rules: _Rules, pattern: re.Pattern[str], text: str) -> Iterator
             yield rules.filler.match(text, m.end()).end()
 
 
-def _qq_numbers(rules: _Rules, text: str, alias: re.Pattern[str]) -> Iterator[_Found]:
-    """QQ numbers: 5–11 digits not starting with 0, right after a QQ alias (or QQ-mail alias)."""
-    for p in _after_alias(rules, alias, text):
-        m = rules.run.match(text, p)
-        if not m:
+_DATE_RE = re.compile(r"(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])")
+# An id-like token that may follow a label read by sound: WeChat's id rule, whole word.
+# Scanned without look-arounds (three times faster); _id_tokens checks the bounds.
+_ID_TOKEN_RE = re.compile(r"[a-z][a-z0-9_-]{5,}+")
+
+
+@dataclass(frozen=True, slots=True)
+class _Labelled:
+    """Where ids follow a WeChat or QQ label; `sounded`: found by sound only, not by alias."""
+
+    wechat: list[int]
+    qq: list[int]
+    sounded: frozenset[int]
+
+
+def _labelled(rules: _Rules, text: str, runs: list[re.Match[str]]) -> _Labelled:
+    """Id positions after an alias of the data file, or after a label recognised by its sound
+    (pipelines.contact_labels) right before an id-like token: a digit run or a WeChat-shaped id."""
+    wechat = set(_after_alias(rules, rules.wechat_alias, text))
+    qq = set(_after_alias(rules, rules.qq_alias, text))
+    sounded = set()
+    anchors = chain((m.start() for m in runs), _id_tokens(text))
+    for a, kinds in labelled_ids(rules.sound, text, anchors):
+        for kind in kinds:
+            target = wechat if kind == "wechat" else qq
+            if a not in target:
+                target.add(a)
+                sounded.add(a)
+    return _Labelled(sorted(wechat), sorted(qq), frozenset(sounded))
+
+
+def _id_tokens(text: str) -> Iterator[int]:
+    """Starts of WeChat-shaped ids (6–20 characters, a letter first) set off as whole words."""
+    for m in _ID_TOKEN_RE.finditer(text):
+        s, e = m.span()
+        bounded = e - s <= 20 and (s == 0 or text[s - 1] not in _ID_CHARS)
+        if bounded and _WECHAT_ID_RE.match(text, s):  # not an email's local part nor a host
+            yield s
+
+
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def _digit_id(
+    rules: _Rules, text: str, p: int, sounded: bool = False
+) -> tuple[str, int, int] | None:
+    """The 5–11 digit id (QQ's rule: no leading 0) at `p`, right after a label, with its span;
+    None for a masked number, a count (12000只) or, after a label read by sound, a date."""
+    m = rules.run.match(text, p)
+    if not m or _MASK_AFTER_RE.match(text, m.end()):
+        return None
+    run = _split_run(rules, text, *m.span())
+    # A switch between digits and numerals ends the number (QQ 87654321一起 is 87654321),
+    # and so does a bracket (QQ 87654321（24小时）).
+    ends = (k for k, (s, b) in enumerate(zip(run.soft, run.bracket, strict=True)) if s or b)
+    end = next(ends, len(run.groups) - 1)
+    if not 5 <= len("".join(run.digits[: end + 1])) <= 11:
+        end = next((k for k, b in enumerate(run.breakable) if b), end)
+    value = "".join(run.digits[: end + 1])
+    start, stop = run.groups[0][0], run.groups[end][1]
+    if not 5 <= len(value) <= 11 or value[0] == "0":
+        return None
+    if text[stop : stop + 4].lstrip().startswith(rules.id_units):
+        return None
+    if sounded and _DATE_RE.fullmatch(value):
+        return None
+    return value, start, stop
+
+
+def _glued_letters(text: str, p: int) -> int:
+    """How many ASCII letters stand right before `p` (0 when the id is set off from its label):
+    "wx20231027001" is one code, not the label wx and an id."""
+    i = p
+    while i > 0 and text[i - 1] in _ASCII_LETTERS:
+        i -= 1
+    return p - i
+
+
+_ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
+
+
+def _qq_numbers(
+    rules: _Rules, text: str, positions: Iterable[int], sounded: frozenset[int] = frozenset()
+) -> Iterator[_Found]:
+    """QQ numbers: 5–11 digits not starting with 0, right after a QQ (or QQ-mail) label."""
+    for p in positions:
+        if _glued_letters(text, p) == 1:  # Q3 2024, q1: a quarter or a model, not a label
             continue
-        run = _split_run(rules, text, *m.span())
-        # A switch between digits and numerals ends the number (QQ 87654321一起 is 87654321),
-        # and so does a bracket (QQ 87654321（24小时）).
-        ends = (k for k, (s, b) in enumerate(zip(run.soft, run.bracket, strict=True)) if s or b)
-        end = next(ends, len(run.groups) - 1)
-        if not 5 <= len("".join(run.digits[: end + 1])) <= 11:
-            end = next((k for k, b in enumerate(run.breakable) if b), end)
-        value = "".join(run.digits[: end + 1])
-        if 5 <= len(value) <= 11 and value[0] != "0":
-            yield _Found("qq", value, run.groups[0][0], run.groups[end][1])
+        found = _digit_id(rules, text, p, p in sounded)
+        if found:
+            yield _Found("qq", *found)
 
 
-def _wechat_ids(rules: _Rules, text: str, wechat_at: set[int]) -> Iterator[_Found]:
-    """WeChat ids after an alias (digits there are left to the phone scan via `wechat_at`)."""
-    for p in _after_alias(rules, rules.wechat_alias, text):
+def _wechat_ids(
+    rules: _Rules, text: str, labelled: _Labelled, wechat_at: set[int]
+) -> Iterator[_Found]:
+    """WeChat ids after a label: letters first, or digits as QQ numbers are (2389471025); a
+    phone there is left to the phone scan via `wechat_at`."""
+    for p in labelled.wechat:
         if p < len(text) and text[p] in rules.digit_chars:
             wechat_at.add(p)
+            if _glued_letters(text, p):  # wx20231027001; glued phones are still read
+                continue
+            found = _digit_id(rules, text, p, p in labelled.sounded)
+            # A mobile-shaped number that is no valid phone is no WeChat id either.
+            if found and not _MOBILE_SHAPE_RE.fullmatch(found[0]) and _phone(found[0]) is None:
+                yield _Found("wechat", *found)
             continue
         m = _WECHAT_ID_RE.match(text, p)
         if m and m.group() not in rules.id_stopwords:
@@ -628,7 +767,7 @@ def _qq_mailboxes(rules: _Rules, text: str) -> Iterator[_Found]:
     English alias on qq.com or foxmail.com, so it is not guessed; nor is a bare 邮箱 + number."""
     if not any(g in text for g in rules.qq_mail_gate):
         return
-    for f in _qq_numbers(rules, text, rules.qq_mail_alias):
+    for f in _qq_numbers(rules, text, _after_alias(rules, rules.qq_mail_alias, text)):
         yield _Found("email", f"{f.value}@qq.com", f.start, f.end, note="qq邮箱")
 
 
@@ -732,22 +871,27 @@ def extract_contacts(text: str, *, norm: NormalizedText | None = None) -> list[C
     taken = _Taken(len(ntext))
     found: list[_Found] = list(_emails_and_urls(rules, ntext, taken))
     emails = [(f.start, f.end) for f in found if f.kind == "email"]
-    for f in _wechat_ids(rules, ntext, wechat_at):
+    runs = list(rules.run.finditer(ntext))
+    labelled = _labelled(rules, ntext, runs)
+    for f in _wechat_ids(rules, ntext, labelled, wechat_at):
         # "微信：xinc888 at qq.com": the id after the alias is an email's local part.
         if any(s < f.end and f.start < e for s, e in emails):
             continue
-        taken.add(f.start, f.end)
+        if not f.value.isdigit():  # a digit id may be a QQ number too (微信QQ同号)
+            taken.add(f.start, f.end)
         found.append(f)
     phones = [
-        (f, p) for f, p in _phones(rules, ntext, wechat_at) if not taken.overlaps(f.start, f.end)
+        (f, p)
+        for f, p in _phones(rules, ntext, runs, wechat_at)
+        if not taken.overlaps(f.start, f.end)
     ]
     found += [f for f, _ in phones]
-    qq = _qq_numbers(rules, ntext, rules.qq_alias)
+    qq = _qq_numbers(rules, ntext, labelled.qq, labelled.sounded)
     found += [f for f in qq if not taken.overlaps(f.start, f.end)]
     found += _same_number(rules, ntext, [(f, p) for f, p in phones if f.kind == "phone"])
     seen: set[tuple[str, str, int, int]] = set()
     contacts = []
-    for f in found:
+    for f in sorted(found, key=lambda f: not f.note):  # a find that says how it was inferred wins
         key = (f.kind, f.value, f.start, f.end)
         if key not in seen:
             seen.add(key)
