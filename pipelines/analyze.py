@@ -8,6 +8,7 @@ Stages (each its own module): main text (`text`), normalization (`normalize`), l
 from __future__ import annotations
 
 from pipelines.businesses import extract_businesses, extract_uscc
+from pipelines.classifier import DetectorModel, load_model
 from pipelines.contacts import extract_contacts
 from pipelines.detect import detect
 from pipelines.lexicon import Lexicon
@@ -17,21 +18,30 @@ from pipelines.text import Page, extract_page
 
 
 def lexicon_version() -> str:
-    """Version of the active lexicon (file version + content digest): stored with findings so
-    `greywatch reanalyze` knows which documents are stale."""
-    return Lexicon.load().version
+    """Version of the active lexicon and detector model (content digests): stored with findings
+    so `greywatch reanalyze` knows which documents are stale after an edit or `learn`."""
+    model = load_model()
+    lex = Lexicon.load().version
+    return f"{lex}+{model.version}" if model else lex
 
 
 def analyze_text(
-    text: str, doc_id: str = "", title: str = "", lexicon: Lexicon | None = None
+    text: str,
+    doc_id: str = "",
+    title: str = "",
+    lexicon: Lexicon | None = None,
+    model: DetectorModel | bool = True,
 ) -> Analysis:
-    """Analyse plain text; spans in the result index `text`."""
+    """Analyse plain text; spans in the result index `text`.
+
+    `model`: True for the active detector model, a DetectorModel, or False for rules only.
+    """
     lex = lexicon or Lexicon.load()
     norm = normalize_shared(text)
     view = compact(norm)
     hits = lex.find(view)
     contacts = extract_contacts(text, norm=norm)
-    detection = detect(view, hits, contacts)
+    detection = detect(view, hits, contacts, text=norm.text, model=model)
     return Analysis(
         id=doc_id,
         detection=detection,

@@ -115,6 +115,8 @@ class NormalizedText:
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
         """Map a half-open span of the normalized text to the original text."""
+        if self.offsets is None:  # aligned view: the common case, and a hot path
+            return (start, end) if end > start else (start, start)
         if end <= start:
             s = self.origin(start)
             return s, s
