@@ -6,9 +6,19 @@ import sys
 
 import typer
 
-from greywatch import cmd_analyze, cmd_cases, cmd_crawl, cmd_link, cmd_registry, cmd_store
+from greywatch import (
+    cmd_analyze,
+    cmd_cases,
+    cmd_crawl,
+    cmd_learn,
+    cmd_link,
+    cmd_registry,
+    cmd_store,
+    cmd_terms,
+)
 from greywatch.console import make_console
-from greywatch.errors import GreywatchError
+from greywatch.errors import GreywatchError, mask_userinfo
+from pipelines.settings import settings
 
 app = typer.Typer(
     name="greywatch",
@@ -22,11 +32,37 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def _check_settings() -> None:
+    """Validate every GREYWATCH_* variable before any command runs (one line if one is bad)."""
+    settings()
+
+
 # Order matters: cmd_cases adds `leads export` to the `leads` group that cmd_store defines.
-for module in (cmd_analyze, cmd_crawl, cmd_store, cmd_registry, cmd_link, cmd_cases):
+for module in (
+    cmd_analyze,
+    cmd_crawl,
+    cmd_store,
+    cmd_registry,
+    cmd_link,
+    cmd_cases,
+    cmd_learn,
+    cmd_terms,
+):
     module.register(app)
 
 _err = make_console(stderr=True)
+
+
+def report_error(exc: GreywatchError) -> int:
+    """Print `exc` as one `error:` line (URL users and passwords masked) and a `hint:` line
+    (greywatch's own words); return its exit code."""
+    for label, text in (("error", mask_userinfo(str(exc))), ("hint", exc.hint)):
+        if text:
+            line = " ".join(text.split())  # one line, whatever the message
+            _err.print(f"{label}: {line}", markup=False)
+    return exc.exit_code
 
 
 def main() -> None:
@@ -34,10 +70,7 @@ def main() -> None:
     try:
         app()
     except GreywatchError as exc:
-        _err.print(f"error: {exc}", markup=False)
-        if exc.hint:
-            _err.print(f"hint: {exc.hint}", markup=False)
-        sys.exit(exc.exit_code)
+        sys.exit(report_error(exc))
     except KeyboardInterrupt:
         _err.print("interrupted")
         sys.exit(130)
