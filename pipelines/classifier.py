@@ -1,12 +1,12 @@
 """The learned part of the detector: a linear model over character n-grams and page signals.
 
-Characters and character pairs (1–2-grams) of the compact normalized text are hashed into a fixed number of buckets
-(numpy, no vocabulary to store), so unseen spellings still land on the features of their
-parts; page signals (`pipelines.signals`) are appended. One multinomial logistic model gives
-promotion / warning / other, one binary model per service category gives the categories, and a
-Platt scale fitted on cross-validated scores makes `score` a calibrated probability of
-"promotion". The model is a single `.npz` file of arrays and JSON metadata (no pickle), loaded
-without network and small enough to ship (< 20 MB).
+Characters and character pairs (1–2-grams) of the compact normalized text are hashed into a
+fixed number of buckets (numpy, no vocabulary to store), so unseen spellings still land on
+the features of their parts; page signals (`pipelines.signals`) are appended. One multinomial
+logistic model gives promotion / warning / other, one binary model per service category gives
+the categories, and a Platt scale fitted on cross-validated scores makes `score` a calibrated
+probability of "promotion". The model is a single `.npz` file of arrays and JSON metadata
+(no pickle), loaded without network and small enough to ship (< 20 MB).
 """
 
 from __future__ import annotations

@@ -180,16 +180,25 @@ def detect(
     )
     pred = learned.predict(view.text, _align(values, signal_set.names, learned.signal_names))
 
-    kind: Kind = kind_of(pred.score, pred.probs)  # type: ignore[assignment]
-    score = pred.score
-    if kind != "promotion" and rule_floor(rules.kind, rules.score):
-        kind, score = "promotion", max(score, rules.score)
+    kind, score, categories, floored = decide(pred.score, pred.probs, pred.categories, rules)
+    if floored:
         because = rules.reason.removeprefix("推广：")
         reason = f"推广（规则判定；模型推广概率 {pred.score:.2f}）：{because}"
     else:
         reason = _reason(kind, pred, hits, contacts, signal_set)
-    categories = _categories(kind, pred.categories, rules.categories, hits)
     return Detection(kind, categories, round(score, 4), evidence, reason)
+
+
+def decide(
+    score: float, probs: dict[str, float], model_cats: dict[str, float], rules: RuleVerdict
+) -> tuple[Kind, float, tuple[str, ...], bool]:
+    """Kind, score and categories from the model's probabilities and the rules' verdict, and
+    whether the rule floor decided; `pipelines.train` judges its folds with the same call."""
+    kind: Kind = kind_of(score, probs)  # type: ignore[assignment]
+    floored = kind != "promotion" and rule_floor(rules.kind, rules.score)
+    if floored:
+        kind, score = "promotion", max(score, rules.score)
+    return kind, score, _categories(kind, model_cats, rules.categories), floored
 
 
 def rule_floor(rule_kind: str, rule_score: float) -> bool:
@@ -211,7 +220,7 @@ def _align(values: np.ndarray, names: Sequence[str], wanted: Sequence[str]) -> n
 
 
 def _categories(
-    kind: str, model_cats: dict[str, float], rule_cats: Sequence[str], hits: Sequence[Hit]
+    kind: str, model_cats: dict[str, float], rule_cats: Sequence[str]
 ) -> tuple[str, ...]:
     """Categories of a promotion or warning: the model's likely ones plus the lexicon's."""
     if kind == "other":

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from pipelines.classifier import KINDS, NGRAM_BITS, DetectorModel, kind_of, model_text, ngram_vector
+from pipelines.classifier import KINDS, NGRAM_BITS, DetectorModel, model_text, ngram_vector
 from pipelines.contacts import extract_contacts
-from pipelines.detect import RuleVerdict, rule_floor, rule_verdict
+from pipelines.detect import RuleVerdict, decide, rule_verdict
 from pipelines.errors import InputError
 from pipelines.lexicon import Lexicon
 from pipelines.normalize import compact, normalize
@@ -56,8 +56,7 @@ class Features:
 
     matrix: sparse.csr_matrix
     signal_names: tuple[str, ...]
-    rule_categories: list[tuple[str, ...]]  # the lexicon's categories per page
-    rule_verdicts: list[tuple[str, float]]  # the rules' (kind, score) per page
+    rules: list[RuleVerdict]  # the hand-written rules' verdict per page
     bits: int = NGRAM_BITS
 
 
@@ -125,13 +124,11 @@ def featurize(
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     vals: list[np.ndarray] = []
-    rule_cats: list[tuple[str, ...]] = []
-    rule_verdicts: list[tuple[str, float]] = []
+    verdicts: list[RuleVerdict] = []
     width = 1 << NGRAM_BITS
     for i, ex in enumerate(examples):
         idx, v, s, rules = _page_features(ex.text, lex, sig)
-        rule_cats.append(rules.categories)
-        rule_verdicts.append((rules.kind, rules.score))
+        verdicts.append(rules)
         rows.append(np.full(len(idx) + len(s), i))
         cols.append(np.concatenate([idx, width + np.arange(len(s))]))
         vals.append(np.concatenate([v, s]))
@@ -139,7 +136,7 @@ def featurize(
     matrix = sparse.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape
     )
-    return Features(matrix, sig.names, rule_cats, rule_verdicts)
+    return Features(matrix, sig.names, verdicts)
 
 
 def _page_features(
@@ -291,24 +288,15 @@ class Verdict:
 
 
 def predict_rows(model: DetectorModel, features: Features, rows: Sequence[int]) -> list[Verdict]:
-    """Verdicts from a featurized matrix (the same decision rule as `pipelines.detect`)."""
+    """Verdicts from a featurized matrix, decided as `pipelines.detect` decides them."""
     out: list[Verdict] = []
     for r in rows:
         row = features.matrix[r]
-        probs = _probs(model, row)
-        score = model.calibrate(float(probs[0]))
-        kind = kind_of(score, dict(zip(KINDS, (float(p) for p in probs), strict=True)))
-        rule_kind, rule_score = features.rule_verdicts[r]
-        if kind != "promotion" and rule_floor(rule_kind, rule_score):
-            kind, score = "promotion", max(score, rule_score)
-        cats: tuple[str, ...] = ()
-        if kind != "other":
-            cp = _categories_of(model, row)
-            chosen = {c for c, p in cp.items() if p >= 0.5}
-            chosen |= set(features.rule_categories[r])
-            if not chosen:
-                chosen = {max(cp, key=lambda c: cp[c])}
-            cats = tuple(sorted(chosen))
+        probs = dict(zip(KINDS, (float(p) for p in _probs(model, row)), strict=True))
+        rules = features.rules[r]
+        kind, score, cats, _ = decide(
+            model.calibrate(probs["promotion"]), probs, _categories_of(model, row), rules
+        )
         out.append(Verdict(kind, cats, score))
     return out
 
