@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -131,6 +131,16 @@ def export_command(
     _out.print(f"exported {result.rows} leads to {result.path} (sha256 {result.sha256})")
 
 
+def _review(db: str | None, apply: str, target: Any, status: str, note: str) -> None:
+    """Run `storage.review.<apply>` on `target` and print one line per item it changed."""
+    from storage import review  # imported lazily, as every command does
+
+    with db_session(db) as session:
+        items = getattr(review, apply)(session, target, status, note)
+    for it in items:
+        _out.print(f"{it.what} {it.id}: {it.previous} → {it.status}  {it.label}", markup=False)
+
+
 @review_app.command("lead")
 def review_lead(
     ids: Annotated[list[int], typer.Argument(help="Lead ids (线索ID in exports).")],
@@ -139,12 +149,7 @@ def review_lead(
     db: DbOption = None,
 ) -> None:
     """Set the review status of one or more leads."""
-    from storage.review import review_leads
-
-    with db_session(db) as session:
-        items = review_leads(session, ids, status, note)
-    for it in items:
-        _out.print(f"lead {it.id}: {it.previous} → {it.status}  {it.label}", markup=False)
+    _review(db, "review_leads", ids, status, note)
 
 
 @review_app.command("business")
@@ -155,12 +160,7 @@ def review_business_cmd(
     db: DbOption = None,
 ) -> None:
     """Set the review status of a business (all names and USCC it is known by)."""
-    from storage.review import review_business
-
-    with db_session(db) as session:
-        items = review_business(session, ref, status, note)
-    for it in items:
-        _out.print(f"business {it.id}: {it.previous} → {it.status}  {it.label}", markup=False)
+    _review(db, "review_business", ref, status, note)
 
 
 @review_app.command("list")

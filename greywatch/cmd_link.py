@@ -6,6 +6,7 @@ Thin wrappers over storage.linking: open the database, run or query, print a tab
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
@@ -39,6 +40,40 @@ def _cells(*values: str) -> list[Text]:
 
 def _json(rows: Any) -> None:
     echo_json(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+
+
+def _listing_command(
+    query: str,
+    what: str,
+    header: tuple[str, ...],
+    fold: int,
+    cells: Callable[[Any], tuple[str, ...]],
+    doc: str,
+) -> Callable[..., None]:
+    """A listing command: `storage.linking.<query>` rows as JSON, or a table and a count."""
+
+    def command(
+        min_size: MinSizeOption = 2,
+        as_json: JsonOption = False,
+        limit: LimitOption = None,
+        db: DbOption = None,
+    ) -> None:
+        from storage import linking  # imported lazily, as every command does
+
+        with db_session(db) as session:
+            rows = getattr(linking, query)(session, min_size=min_size, limit=limit)
+        if as_json:
+            _json([asdict(r) for r in rows])
+            return
+        table = Table(*header)
+        table.columns[fold].overflow = "fold"
+        for r in rows:
+            table.add_row(*_cells(*cells(r)))
+        _out.print(table)
+        _out.print(f"{len(rows):,} {what} with {min_size}+ documents", markup=False)
+
+    command.__doc__ = doc
+    return command
 
 
 def link(db: DbOption = None) -> None:
@@ -75,29 +110,25 @@ def link(db: DbOption = None) -> None:
     )
 
 
-def actors(
-    min_size: MinSizeOption = 2,
-    as_json: JsonOption = False,
-    limit: LimitOption = None,
-    db: DbOption = None,
-) -> None:
-    """List actors (documents joined by shared phones, WeChat/QQ ids, emails), biggest first."""
-    from storage.linking import list_actors
+actors = _listing_command(
+    "list_actors", "actors",
+    ("id", "label", "docs", "contacts", "businesses", "first seen", "last seen"), 1,
+    lambda r: (
+        str(r.id), r.label, str(r.size), str(r.contacts), str(r.businesses),
+        _day(r.first_seen), _day(r.last_seen),
+    ),
+    "List actors (documents joined by shared phones, WeChat/QQ ids, emails), biggest first.",
+)  # fmt: skip
 
-    with db_session(db) as session:
-        rows = list_actors(session, min_size=min_size, limit=limit)
-    if as_json:
-        _json([asdict(r) for r in rows])
-        return
-    table = Table("id", "label", "docs", "contacts", "businesses", "first seen", "last seen")
-    table.columns[1].overflow = "fold"
-    for r in rows:
-        table.add_row(*_cells(
-            str(r.id), r.label, str(r.size), str(r.contacts), str(r.businesses),
-            _day(r.first_seen), _day(r.last_seen),
-        ))  # fmt: skip
-    _out.print(table)
-    _out.print(f"{len(rows):,} actors with {min_size}+ documents", markup=False)
+templates = _listing_command(
+    "list_templates", "templates",
+    ("id", "docs", "accounts", "sources", "days", "first seen", "excerpt"), 6,
+    lambda r: (
+        str(r.id), str(r.size), str(r.accounts), str(r.sources), str(r.days),
+        _day(r.first_seen), r.excerpt[:60],
+    ),
+    "List templates (one wording posted as near-copies), most accounts first.",
+)  # fmt: skip
 
 
 def actor(
@@ -131,31 +162,6 @@ def actor(
             f"{doc.url} {doc.title}",
             markup=False,
         )
-
-
-def templates(
-    min_size: MinSizeOption = 2,
-    as_json: JsonOption = False,
-    limit: LimitOption = None,
-    db: DbOption = None,
-) -> None:
-    """List templates (one wording posted as near-copies), most accounts first."""
-    from storage.linking import list_templates
-
-    with db_session(db) as session:
-        rows = list_templates(session, min_size=min_size, limit=limit)
-    if as_json:
-        _json([asdict(r) for r in rows])
-        return
-    table = Table("id", "docs", "accounts", "sources", "days", "first seen", "excerpt")
-    table.columns[6].overflow = "fold"
-    for r in rows:
-        table.add_row(*_cells(
-            str(r.id), str(r.size), str(r.accounts), str(r.sources), str(r.days),
-            _day(r.first_seen), r.excerpt[:60],
-        ))  # fmt: skip
-    _out.print(table)
-    _out.print(f"{len(rows):,} templates with {min_size}+ documents", markup=False)
 
 
 def template(

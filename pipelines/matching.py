@@ -229,28 +229,37 @@ def _by_region(
                 None, method, 0.0, cands,
                 f"字号“{brand}”登记在{where}，但证据指向{said}",
             )  # fmt: skip
-        picked = _one(index, local, industry)
-        if picked is not None:
-            r = index.ref(picked)
-            return MatchResult(
-                r, "brand_region", conf, cands,
-                f"字号“{brand}”登记在{where}，证据指向{said}：{r.name}",
-            )  # fmt: skip
-        return MatchResult(
-            None, "unresolved", 0.0, [index.ref(i).as_candidate() for i in local[:MAX_CANDIDATES]],
+        return _pick(
+            index, local, industry, conf, cands,
+            f"字号“{brand}”登记在{where}，证据指向{said}",
             f"字号“{brand}”有{len(local)}条登记都符合{said}，无法判断是哪一家",
         )  # fmt: skip
-    picked = _one(index, rows, industry)
-    if picked is not None:
-        r = index.ref(picked)
-        return MatchResult(
-            r, "brand_region", CONF_BRAND_ONLY, cands,
-            f"字号“{brand}”仅有一条登记（无地区证据）：{r.name}",
-        )  # fmt: skip
-    return MatchResult(
-        None, "unresolved", 0.0, cands,
+    return _pick(
+        index, rows, industry, CONF_BRAND_ONLY, cands,
+        f"字号“{brand}”仅有一条登记（无地区证据）",
         f"字号“{brand}”有{len(rows)}条登记（{where}），没有证据说明是哪一家",
     )  # fmt: skip
+
+
+def _pick(
+    index: RegistryIndex,
+    rows: list[int],
+    industry: str,
+    conf: float,
+    cands: list[dict[str, Any]],
+    found: str,
+    unresolved: str,
+) -> MatchResult:
+    """The registration `_one` picks from `rows`, else "unresolved" with `rows` as candidates.
+
+    A pick is "brand_region" at `conf`, with `cands` and the reason "`found`：registered name".
+    """
+    picked = _one(index, rows, industry)
+    if picked is None:
+        rest = [index.ref(i).as_candidate() for i in rows[:MAX_CANDIDATES]]
+        return MatchResult(None, "unresolved", 0.0, rest, unresolved)
+    r = index.ref(picked)
+    return MatchResult(r, "brand_region", conf, cands, f"{found}：{r.name}")
 
 
 def _where(index: RegistryIndex, rows: list[int]) -> str:

@@ -28,6 +28,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from pipelines.errors import GreywatchError
+from pipelines.timeutil import as_utc
 from storage.db import session_scope
 from storage.models import CrawlLease, utcnow
 
@@ -96,13 +97,9 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def _utc(dt: datetime) -> datetime:
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=utcnow().tzinfo)
-
-
 def is_stale(holder: Holder, now: datetime, ttl_s: float = LEASE_TTL_S) -> bool:
     """A holder whose process is gone: heartbeat expired, or a dead pid on this host."""
-    if now - _utc(holder.heartbeat_at) > timedelta(seconds=ttl_s):
+    if now - as_utc(holder.heartbeat_at) > timedelta(seconds=ttl_s):
         return True
     return holder.host == this_host() and not pid_alive(holder.pid)
 
@@ -114,8 +111,8 @@ def _holder(row: Any) -> Holder:
         row.run_id,
         row.owner_pid,
         row.owner_host,
-        _utc(row.acquired_at),
-        _utc(row.heartbeat_at),
+        as_utc(row.acquired_at),
+        as_utc(row.heartbeat_at),
     )
 
 
