@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +103,7 @@ def build_signals(data: dict[str, Any], path: Path, digest: str = "") -> SignalS
             key = compact(normalize(word)).text
             if not key:
                 fail(path, f"words.{group}.words[{n}]", "empty after normalization")
-            automaton.add_word(key, (len(key), len(groups) - 1))
+            automaton.add_word(key, len(groups) - 1)
     if groups:
         automaton.make_automaton()
     patterns: list[tuple[str, re.Pattern[str]]] = []
@@ -199,9 +201,5 @@ def _word_groups(signals: SignalSet, compact_text: str) -> dict[str, float]:
     """Per word group: how many of its words occur (longest match at each place), capped."""
     if not signals.groups:
         return {}
-    counts = [0] * len(signals.groups)
-    for _, (_, group) in signals.automaton.iter_long(compact_text):
-        counts[group] += 1
-    return {
-        f"w_{g}": min(n, WORD_CAP) / WORD_CAP for g, n in zip(signals.groups, counts, strict=True)
-    }
+    counts = Counter(map(itemgetter(1), signals.automaton.iter_long(compact_text)))
+    return {f"w_{g}": min(counts[i], WORD_CAP) / WORD_CAP for i, g in enumerate(signals.groups)}
