@@ -108,7 +108,8 @@ def compiled() -> Rules:
     bracket = rf"\((?:{regionish}|[{HAN}]{{1,6}}[省市区县]|{alt(data['bracket_non_regions'])})\)"
     quoted = "|".join(rf"{re.escape(o)}([{HAN}0-9a-z]{{3,12}}){re.escape(c)}" for o, c in QUOTES)
     return Rules(
-        run_re=re.compile(rf"(?:[{HAN}0-9a-z]|{bracket})+"),
+        # [...]+ inside: the engine loops once per stretch of name characters, not per character
+        run_re=re.compile(rf"(?:[{HAN}0-9a-z]+|{bracket})+"),
         quoted_re=re.compile(quoted),
         suffix_re=re.compile(alt(list(forms))),
         bridge_suffix_re=re.compile(alt([f for f in forms if len(f) > 1])),

@@ -101,20 +101,19 @@ class Lexicon:
 
     def find(self, view: NormalizedText) -> list[Hit]:
         """All entries in a compact view, longest-first and non-overlapping per kind."""
-        best: dict[tuple[str, int], Hit] = {}
-        for end_idx, (length, entry) in self._automaton.iter(view.text):
-            start = end_idx - length + 1
-            key = (entry.kind, start)
-            old = best.get(key)
-            if old is None or old.end - old.start < length:
-                best[key] = Hit(entry, start, end_idx + 1)
-        hits = sorted(best.values(), key=lambda h: (h.start, -(h.end - h.start)))
+        # Every match, ordered by start, longest first: (start, -length) never ties, as one
+        # start and length are one string. A shorter match at a start where a longer one of
+        # the same kind was kept or refused is refused too, so no per-start pass is needed.
+        found = [(end - n + 1, -n, entry) for end, (n, entry) in self._automaton.iter(view.text)]
+        found.sort()
         kept: list[Hit] = []
         last_end: dict[str, int] = {}
-        for hit in hits:
-            if hit.start >= last_end.get(hit.entry.kind, -1):
-                kept.append(hit)
-                last_end[hit.entry.kind] = hit.end
+        for start, neg_len, entry in found:
+            kind = entry.kind
+            if start >= last_end.get(kind, -1):
+                end = start - neg_len
+                kept.append(Hit(entry, start, end))
+                last_end[kind] = end
         return kept
 
     def jieba_words(self) -> list[str]:

@@ -30,8 +30,6 @@ INVISIBLE = frozenset(
 # Sentence punctuation (，。！？；：) is kept so that words never match across sentences.
 DECORATIVE_PUNCT = frozenset("·•*~-_|/\\.'\"`^#@&=+<>()[]{}「」『』【】〖〗《》〈〉“”‘’…—～｜・")
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
 
 @lru_cache(maxsize=1)
 def _t2s() -> opencc.OpenCC:
@@ -50,47 +48,59 @@ def _nfkc_char(ch: str) -> str:
 
 
 class _FoldTable(dict[int, str]):
-    """A `str.translate` table filled on first sight of each character: NFKC per character at
-    C speed once warm. Characters that do not map one-to-one are remembered in `uneven`."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.uneven: set[str] = set()
+    """A `str.translate` table filled on first sight of each character: NFKC per character."""
 
     def __missing__(self, code: int) -> str:
-        ch = chr(code)
-        out = _nfkc_char(ch)
-        if len(out) != 1:
-            self.uneven.add(ch)
-        self[code] = out
+        out = self[code] = _nfkc_char(chr(code))
         return out
 
 
-class _DecorationTable(dict[int, str | None]):
-    """A `str.translate` table deleting decorations; `flags` marks the decorations met."""
+class _DecorationVerdicts:
+    """Per code point, whether it is a decoration, learned on first sight: a numpy lookup table
+    (0 = not met yet, 1 = kept, 2 = decoration), so a whole text is classified at C speed."""
+
+    KEPT, DECORATION = 1, 2
 
     def __init__(self) -> None:
-        super().__init__()
-        # The same verdicts by code point, for numpy: True = a decoration met so far.
-        self.flags = np.zeros(sys.maxunicode + 1, dtype=bool)
+        self.table = np.zeros(sys.maxunicode + 1, dtype=np.uint8)
 
-    def __missing__(self, code: int) -> str | None:
-        ch = chr(code)
-        out = None if is_decoration(ch) else ch
-        if out is None:
-            self.flags[code] = True
-        self[code] = out
-        return out
+    def of(self, codes: np.ndarray) -> np.ndarray:
+        """The verdicts of `codes` (UTF-32 code points), learning the ones never met."""
+        verdicts = self.table[codes]
+        if not verdicts.all():
+            for code in np.unique(codes[verdicts == 0]).tolist():
+                dec = is_decoration(chr(code))
+                self.table[code] = self.DECORATION if dec else self.KEPT
+            verdicts = self.table[codes]
+        return verdicts
+
+
+class _FoldCodes:
+    """NFKC per code point as a numpy lookup table, learned from `_FOLD` on first sight: the
+    folded code point, or UNEVEN for a character that folds to none or several (rare)."""
+
+    UNSEEN, UNEVEN = 0xFFFFFFFE, 0xFFFFFFFF  # both above any code point
+
+    def __init__(self) -> None:
+        self.table = np.full(sys.maxunicode + 1, self.UNSEEN, dtype=np.uint32)
+
+    def of(self, codes: np.ndarray) -> np.ndarray:
+        """The folded code points of `codes`, learning the ones never met."""
+        folded = self.table[codes]
+        unseen = folded == self.UNSEEN
+        if unseen.any():
+            for code in np.unique(codes[unseen]).tolist():
+                out = _FOLD[code]
+                self.table[code] = ord(out) if len(out) == 1 else self.UNEVEN
+            folded = self.table[codes]
+        return folded
 
 
 _FOLD = _FoldTable()
-# Runs of characters that NFKC might change. ASCII, the CJK Unified Ideographs and the common
-# CJK punctuation (、。“”‘’〈〉《》「」『』【】) are NFKC-stable, and make up nearly all of a
-# Chinese page: skipping them keeps normalization at C speed; the rest goes through _FOLD.
-_UNSURE = re.compile(
-    "[^\t\n\r\x20-\x7e\u4e00-\u9fff\u3001\u3002\u2018\u2019\u201c\u201d\u3008-\u3011]+"
-)
-_DECORATIONS = _DecorationTable()
+_FOLD_CODES = _FoldCodes()
+_ASCII_UPPER = re.compile("[A-Z]")
+_ASCII_UPPER_SPLIT = re.compile("([A-Z]+)")
+_DECORATIONS = _DecorationVerdicts()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,20 +117,24 @@ class NormalizedText:
 
     def origin(self, i: int) -> int:
         """Original index of normalized position `i` (`len(text)` maps to the end)."""
-        if self.offsets is None:
+        offsets = self.offsets
+        if offsets is None:
             return i
-        if i >= len(self.offsets):
+        if i >= len(offsets):
             return len(self.original)
-        return self.offsets[i]
+        return offsets[i]
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
         """Map a half-open span of the normalized text to the original text."""
-        if self.offsets is None:  # aligned view: the common case, and a hot path
+        offsets = self.offsets
+        if offsets is None:  # aligned view: the common case, and a hot path
             return (start, end) if end > start else (start, start)
+        # origin() inlined: evidence maps dozens of spans per page
+        n = len(offsets)
+        s = offsets[start] if start < n else len(self.original)
         if end <= start:
-            s = self.origin(start)
             return s, s
-        return self.origin(start), self.origin(end - 1) + 1
+        return s, (offsets[end - 1] if end - 1 < n else len(self.original)) + 1
 
     def original_slice(self, start: int, end: int) -> str:
         """The original characters behind a normalized span: what evidence quotes."""
@@ -130,14 +144,15 @@ class NormalizedText:
 
 def _fold(original: str) -> tuple[str, Sequence[int] | None]:
     """NFKC per character and invisible removal, returning text and offsets (None: aligned)."""
-    folded = _UNSURE.sub(lambda m: m.group().translate(_FOLD), original)
-    if _FOLD.uneven.isdisjoint(original):
-        return folded, None
+    codes = np.frombuffer(original.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    folded = _FOLD_CODES.of(codes)
+    if folded.max(initial=0) <= sys.maxunicode:  # one character for one: the common case
+        return folded.tobytes().decode("utf-32-le", "surrogatepass"), None
     # Rare (keycaps, zero-width characters, ㈠): build the offset table character by character.
     offs = array("i")
     for i, ch in enumerate(original):
         offs.extend([i] * len(_FOLD[ord(ch)]))
-    return folded, offs
+    return original.translate(_FOLD), offs
 
 
 def _to_simplified(text: str) -> str:
@@ -155,7 +170,11 @@ def normalize(original: str) -> NormalizedText:
     """NFKC (full-width → half-width, circled digits → digits), invisibles out, Traditional →
     Simplified, ASCII lower-cased; the original is kept for evidence."""
     folded, offsets = _fold(original)
-    text = _to_simplified(folded).translate(_ASCII_LOWER)
+    text = _to_simplified(folded)
+    if _ASCII_UPPER.search(text):  # lower-case ASCII letters only (str.lower of [A-Z]+)
+        parts = _ASCII_UPPER_SPLIT.split(text)
+        parts[1::2] = map(str.lower, parts[1::2])
+        text = "".join(parts)
     return NormalizedText(original, text, offsets)
 
 
@@ -169,12 +188,14 @@ def is_decoration(ch: str) -> bool:
 
 def compact(norm: NormalizedText) -> NormalizedText:
     """The normalized view without decorations: "征 ✨信-修复" reads "征信修复"."""
-    text = norm.text.translate(_DECORATIONS)  # also flags every decoration in the text
-    if len(text) == len(norm.text):
+    # Vectorized over code points: a page can hold thousands of decorations.
+    codes = np.frombuffer(norm.text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    kept_mask = _DECORATIONS.of(codes) != _DecorationVerdicts.DECORATION
+    if kept_mask.all():
         return norm
-    # Offsets of the kept characters, vectorized: a page can hold thousands of decorations.
-    codes = np.frombuffer(norm.text.encode("utf-32-le"), dtype=np.uint32)
-    kept = np.flatnonzero(~_DECORATIONS.flags[codes]).astype(np.int32)
+    kept = np.flatnonzero(kept_mask)
+    text = codes[kept].tobytes().decode("utf-32-le")
+    kept = kept.astype(np.int32)
     if norm.offsets is not None:
         kept = np.asarray(norm.offsets, dtype=np.int32)[kept]
     offs = array("i")
