@@ -82,6 +82,12 @@ class Fields(_Model):
     body: str | None = Field(None, description="CSS or XPath of the post/article body.")
     author: str | None = Field(None, description="CSS or XPath of the author name.")
     published: str | None = Field(None, description="CSS or XPath of the publication date.")
+    account: str | None = Field(
+        None, description="CSS or XPath of the poster's account name (suggested actors)."
+    )
+    ip_location: str | None = Field(
+        None, description="CSS or XPath of the poster's IP location, e.g. 'IP属地：广东'."
+    )
 
 
 class WaitFor(_Model):

@@ -1,4 +1,4 @@
-"""CLI verbs for linking: `link`, `actors`, `actor ID`, `templates`, `template ID`.
+"""CLI verbs for linking: `link`, `actors [--suggested]`, `actor ID`, `templates`, `template ID`.
 
 Thin wrappers over storage.linking: open the database, run or query, print a table or JSON.
 """
@@ -79,7 +79,7 @@ def _listing_command(
 def link(db: DbOption = None) -> None:
     """Group stored documents into actors (shared contacts) and templates (near-duplicate
     texts); safe to re-run, ids of clusters that persist stay the same."""
-    from storage.linking import link_actors, link_templates
+    from storage.linking import link_actors, link_templates, suggested_actors
 
     with (
         db_session(db) as session,
@@ -95,6 +95,7 @@ def link(db: DbOption = None) -> None:
             progress.update(task, description=f"hashing texts for templates… {n:,} documents")
 
         templates = link_templates(session, progress=hashed)
+        suggested = len(suggested_actors(session))
     _out.print(
         f"actors: {actors.clusters:,} ({actors.linked:,} with 2+ documents, biggest "
         f"{actors.biggest:,}) from {actors.documents:,} promotion documents; "
@@ -108,9 +109,15 @@ def link(db: DbOption = None) -> None:
         f"{templates.removed:,} gone",
         markup=False,
     )
+    if suggested:
+        _out.print(
+            f"suggested actors: {suggested:,} (same wording, IP location and time; "
+            "see `greywatch actors --suggested`)",
+            markup=False,
+        )
 
 
-actors = _listing_command(
+_proven_actors = _listing_command(
     "list_actors", "actors",
     ("id", "label", "docs", "contacts", "businesses", "first seen", "last seen"), 1,
     lambda r: (
@@ -119,6 +126,68 @@ actors = _listing_command(
     ),
     "List actors (documents joined by shared phones, WeChat/QQ ids, emails), biggest first.",
 )  # fmt: skip
+
+
+def _bj(dt: datetime) -> str:
+    """A time people read: Beijing time, labelled."""
+    from pipelines.timeutil import CHINA_TZ
+
+    return dt.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") + " 北京时间"
+
+
+def actors(
+    min_size: MinSizeOption = 2,
+    as_json: JsonOption = False,
+    limit: LimitOption = None,
+    suggested: Annotated[
+        bool,
+        typer.Option(
+            "--suggested",
+            help="Suggested actors instead: accounts posting one template's wording from one "
+            "IP location within --window hours (evidence listed; not proven by a contact).",
+        ),
+    ] = False,
+    window: Annotated[
+        int, typer.Option("--window", min=1, help="Hours between posts of a suggestion.")
+    ] = 72,
+    db: DbOption = None,
+) -> None:
+    """List actors (documents joined by shared phones, WeChat/QQ ids, emails), biggest first;
+    with --suggested, accounts that look like one agent (same wording, place and time)."""
+    if not suggested:
+        _proven_actors(min_size=min_size, as_json=as_json, limit=limit, db=db)
+        return
+    from storage.linking import suggested_actors
+
+    with db_session(db) as session:
+        rows = suggested_actors(session, window_hours=window)
+    rows = rows[:limit] if limit else rows
+    if as_json:
+        _json([asdict(r) for r in rows])
+        return
+    for r in rows:
+        proven = ", ".join(map(str, r.proven_actor_ids)) or "none"
+        _out.print(
+            f"suggested actor S{r.number}: {len(r.accounts)} accounts "
+            f"({', '.join(r.accounts)}) from {'、'.join(r.locations)}, "
+            f"{_bj(r.first_seen)} – {_bj(r.last_seen)}; proven actors of these posts: {proven}",
+            markup=False,
+        )
+        for e in r.evidence:
+            _out.print(
+                f"  template {e.template_id} from {e.location}: “{e.template_excerpt[:40]}…”",
+                markup=False,
+            )
+            for p in e.posts:
+                _out.print(
+                    f"    #{p.document_id} {_bj(p.when)} {p.account} IP属地 {p.location} {p.url}",
+                    markup=False,
+                )
+    _out.print(
+        f"{len(rows):,} suggested actors (same template wording, same IP location, posts within "
+        f"{window} h of each other); suggestions to review, not proof",
+        markup=False,
+    )
 
 templates = _listing_command(
     "list_templates", "templates",

@@ -2,7 +2,8 @@
 
 Stages (each its own module): main text (`text`), normalization (`normalize`), lexicon hits
 (`lexicon`), verdict (`detect`), contacts (`contacts`), businesses and USCC codes
-(`businesses`). The lexicon is compiled once per process and reused for every document.
+(`businesses`), the poster's account and IP location (`poster`, in `Analysis.extra`). The
+lexicon is compiled once per process and reused for every document.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pipelines.detect import detect
 from pipelines.lexicon import Lexicon
 from pipelines.model import Analysis
 from pipelines.normalize import compact, normalize_shared
+from pipelines.poster import extract_poster
 from pipelines.text import Page, extract_page
 
 
@@ -42,6 +44,8 @@ def analyze_text(
     hits = lex.find(view)
     contacts = extract_contacts(text, norm=norm)
     detection = detect(view, hits, contacts, text=norm.text, model=model)
+    poster = extract_poster(text)  # account and IP location, where the text shows them
+    extra = {"account": poster.account, "ip_location": poster.ip_location}
     return Analysis(
         id=doc_id,
         detection=detection,
@@ -50,6 +54,7 @@ def analyze_text(
         uscc=tuple(extract_uscc(text)),
         title=title,
         text=text,
+        extra={k: v for k, v in extra.items() if v},
     )
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import bisect
 import itertools
 import logging
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +35,7 @@ from pipelines.business_rules import read_data as _data
 from pipelines.lexicon import Lexicon
 from pipelines.model import Business, BusinessForm
 from pipelines.normalize import NormalizedText, compact, normalize_shared
-from pipelines.uscc_extract import extract_uscc
+from pipelines.uscc_extract import code_businesses, extract_uscc
 
 # Importable from here as before: the data file and its loader, and USCC extraction.
 __all__ = ["DATA_FILE", "extract_businesses", "extract_uscc", "load_data"]
@@ -173,12 +175,11 @@ def _segment(s: str) -> list[str]:
                 else:
                     out.extend(x)
             continue
-        dag = tok.get_DAG(blk)
-        route: dict[int, tuple[float, int]] = {}
-        tok.calc(blk, dag, route)
+        tok.check_initialized()
+        ends = _best_ends(blk, tok.FREQ, math.log(tok.total))
         x, n, buf = 0, len(blk), ""
         while x < n:
-            y = route[x][1] + 1
+            y = ends[x] + 1
             if y - x == 1:
                 buf += blk[x]
             else:
@@ -190,6 +191,33 @@ def _segment(s: str) -> list[str]:
         if buf:
             _flush(tok.FREQ, buf, out)
     return out
+
+
+def _best_ends(blk: str, freq: dict[str, int], logtotal: float) -> list[int]:
+    """jieba's get_DAG and calc in one right-to-left pass: for each position of `blk`, the
+    last index of the word the most probable route takes from there. The same sums in the same
+    order and the same tie-break (the longer word wins), so the same route."""
+    n = len(blk)
+    score = [0.0] * (n + 1)
+    ends = [0] * n
+    log = math.log
+    for k in range(n - 1, -1, -1):
+        best, best_end = 0.0, -1
+        i, f = k, freq.get(blk[k])
+        while f is not None:  # blk[k:i+1] is a dictionary word or a prefix of one
+            if f:
+                value = log(f) - logtotal + score[i + 1]
+                if best_end < 0 or value >= best:
+                    best, best_end = value, i
+            i += 1
+            if i == n:
+                break
+            f = freq.get(blk[k : i + 1])
+        if best_end < 0:  # no word starts here: the character alone, as jieba scores it
+            best, best_end = log(freq.get(blk[k]) or 1) - logtotal + score[k + 1], k
+        score[k] = best
+        ends[k] = best_end
+    return ends
 
 
 def _flush(freq: dict[str, int], buf: str, out: list[str]) -> None:
@@ -237,49 +265,73 @@ def _hmm_words(buf: str) -> tuple[str, ...]:
 # only sees the ~21k characters of jieba's Han range, so this stays small).
 _EMISSIONS: dict[str, tuple[float, float, float, float]] = {}
 
+# Back-pointers of one Viterbi step as 4 bits: B came from S (1, else E), M from M (2, else B),
+# E from M (4, else B), S from S (8, else E). _PREV[state][bits] is the state before (indices
+# into "BMES").
+_FROM = ((1, 3, 2), (2, 1, 0), (4, 1, 0), (8, 3, 2))  # per state: bit, state if set, else
+_PREV = tuple(tuple(a if bits & bit else b for bits in range(16)) for bit, a, b in _FROM)
+
+
+@lru_cache(maxsize=1)
+def _hmm_model() -> tuple[float, ...]:
+    """jieba's HMM constants _hmm_tags reads: start B M E S, then the transitions E→B, S→B,
+    M→M, B→M, S→S, E→S, B→E, M→E (absent ones at finalseg.MIN_FLOAT)."""
+    from jieba import finalseg
+
+    low, start, trans = finalseg.MIN_FLOAT, finalseg.start_P, finalseg.trans_P
+    pairs = ("EB", "SB", "MM", "BM", "SS", "ES", "BE", "ME")
+    return (*(start[k] for k in "BMES"), *(trans[a].get(b, low) for a, b in pairs))
+
+
+def _emission(c: str) -> tuple[float, float, float, float]:
+    """The B, M, E, S emission log-probabilities of `c` (memoized in _EMISSIONS)."""
+    from jieba import finalseg
+
+    low, emit = finalseg.MIN_FLOAT, finalseg.emit_P
+    b, m, e, s = (emit[k].get(c, low) for k in "BMES")
+    found = _EMISSIONS[c] = (b, m, e, s)
+    return found
+
 
 def _hmm_tags(obs: str) -> str:
     """The Viterbi path of jieba's character HMM over `obs` (finalseg.viterbi): the same sums
     in the same order and the same tie-breaks (the later state letter wins), so the same tags;
-    four floats per step instead of dicts and list copies."""
-    from jieba import finalseg
-
-    low = finalseg.MIN_FLOAT
-    start, trans, emit = finalseg.start_P, finalseg.trans_P, finalseg.emit_P
-    e_b, e_m, e_e, e_s = emit["B"], emit["M"], emit["E"], emit["S"]
+    four floats and four bits per step instead of dicts and list copies."""
+    s_b, s_m, s_e, s_s, t_eb, t_sb, t_mm, t_bm, t_ss, t_es, t_be, t_me = _hmm_model()
     emissions = _EMISSIONS
-    t_eb, t_sb = trans["E"].get("B", low), trans["S"].get("B", low)
-    t_mm, t_bm = trans["M"].get("M", low), trans["B"].get("M", low)
-    t_ss, t_es = trans["S"].get("S", low), trans["E"].get("S", low)
-    t_be, t_me = trans["B"].get("E", low), trans["M"].get("E", low)
-    c = obs[0]
-    b = start["B"] + e_b.get(c, low)
-    m = start["M"] + e_m.get(c, low)
-    e = start["E"] + e_e.get(c, low)
-    s = start["S"] + e_s.get(c, low)
-    back: list[str] = []  # per step: the predecessors of B, M, E, S
+    eb, em, ee, es = emissions.get(obs[0]) or _emission(obs[0])
+    b, m, e, s = s_b + eb, s_m + em, s_e + ee, s_s + es
+    back: list[int] = []
     for c in obs[1:]:
-        found = emissions.get(c)
-        if found is None:
-            found = (e_b.get(c, low), e_m.get(c, low), e_e.get(c, low), e_s.get(c, low))
-            emissions[c] = found
-        eb, em, ee, es = found
-        from_e, from_s = e + t_eb + eb, s + t_sb + eb
-        nb, pb = (from_s, "S") if from_s >= from_e else (from_e, "E")
-        from_m, from_b = m + t_mm + em, b + t_bm + em
-        nm, pm = (from_m, "M") if from_m >= from_b else (from_b, "B")
-        from_b, from_m = b + t_be + ee, m + t_me + ee
-        ne, pe = (from_m, "M") if from_m >= from_b else (from_b, "B")
-        from_s, from_e = s + t_ss + es, e + t_es + es
-        ns, ps = (from_s, "S") if from_s >= from_e else (from_e, "E")
-        b, m, e, s = nb, nm, ne, ns
-        back.append(pb + pm + pe + ps)
-    state = "S" if s >= e else "E"
+        eb, em, ee, es = emissions.get(c) or _emission(c)
+        x, y = s + t_sb + eb, e + t_eb + eb
+        if x >= y:
+            nb, bits = x, 1
+        else:
+            nb, bits = y, 0
+        x, y = m + t_mm + em, b + t_bm + em
+        if x >= y:
+            nm, bits = x, bits | 2
+        else:
+            nm = y
+        x, y = m + t_me + ee, b + t_be + ee
+        if x >= y:
+            ne, bits = x, bits | 4
+        else:
+            ne = y
+        x, y = s + t_ss + es, e + t_es + es
+        if x >= y:
+            s, bits = x, bits | 8
+        else:
+            s = y
+        b, m, e = nb, nm, ne
+        back.append(bits)
+    state = 3 if s >= e else 2
     tags = [state]
-    for prev in reversed(back):
-        state = prev["BMES".index(state)]
+    for bits in reversed(back):
+        state = _PREV[state][bits]
         tags.append(state)
-    return "".join(reversed(tags))
+    return "".join(["BMES"[i] for i in reversed(tags)])
 
 
 def _cut(text: str, start: int, end: int) -> list[_Tok]:
@@ -302,15 +354,15 @@ class _Cand:
 
 
 def extract_businesses(text: str) -> list[Business]:
-    """Company, branch, shop and brand names in `text`, sorted by start, longest kept on overlap."""
+    """Company, branch, shop and brand names in `text`, sorted by start, longest kept on overlap;
+    a page naming none gives its valid USCCs as businesses named by the code."""
     if not text:
         return []
     rules = _rules()
     norm = _normalized(text)
     t = norm.text
     cands: list[_Cand] = []
-    runs = [m.span() for m in rules.run_re.finditer(t)]
-    run_starts = [s for s, _ in runs]
+    run_of = _run_finder(t, rules)
     hits = itertools.chain(
         ((m, _name_at) for m in rules.suffix_re.finditer(t)),
         ((m, _brand_at) for m in rules.industry_re.finditer(t)),
@@ -319,13 +371,12 @@ def extract_businesses(text: str) -> list[Business]:
     for m, at in hits:
         if _cut_cached.cache_info().misses >= budget:
             break
-        # suffixes and industry words are name characters: each lies inside one run
-        rs, re_ = runs[bisect.bisect_right(run_starts, m.start()) - 1]
+        rs, re_ = run_of(m.start(), m.end())
         if re_ - rs >= 3 and (cand := at(t, rs, re_, m.start(), m.end(), rules)):
             cands.append(cand)
     else:
         if rules.bridge_probe_re.search(t):  # most pages have no such suffix: skip the chains
-            for cs, ce in _chains(t, runs):
+            for cs, ce in _chains(t, [m.span() for m in rules.run_re.finditer(t)]):
                 if _cut_cached.cache_info().misses >= budget:
                     break
                 cands.extend(_bridged_names(t, cs, ce, rules))
@@ -333,7 +384,45 @@ def extract_businesses(text: str) -> list[Business]:
         log.warning("business names: over %d word cuts, the rest skipped", MAX_JIEBA_CALLS)
     cands.extend(_bracket_brands(t, rules))
     cands.extend(_common_word_brands(t, rules))
-    return [_to_business(norm, c) for c in _longest_non_overlapping(cands)]
+    named = [_to_business(norm, c) for c in _longest_non_overlapping(cands)]
+    # No name, but a valid USCC: the code identifies the firm (pipelines.uscc_extract).
+    return named or code_businesses(extract_uscc(text))
+
+
+# How far around a suffix or industry word _run_finder reads the run of name characters: more
+# than _name_at and _brand_at look at (a run cut there gives them the same window and verdicts).
+_RUN_BACK = max(MAX_LEN.values()) + 8
+_RUN_AHEAD = RIGHT_CONTEXT + MAX_LEN["brand"] + 2
+_NAME_CHARS = re.compile(f"[{HAN}0-9a-z]*")
+
+
+def _run_finder(t: str, rules: Rules) -> Callable[[int, int], tuple[int, int]]:
+    """For a suffix or industry word at [s, e) of `t`: the run of name characters holding it.
+
+    Without "(" a run is a plain stretch of name characters, read around the word only (and
+    cut at _RUN_BACK / _RUN_AHEAD); with one, bracketed places may join runs: all runs are
+    found with run_re first."""
+    if "(" in t or not _words_are_name_chars():
+        runs = [m.span() for m in rules.run_re.finditer(t)]
+        starts = [s for s, _ in runs]
+        # suffixes and industry words are name characters: each lies inside one run
+        return lambda s, e: runs[bisect.bisect_right(starts, s) - 1]
+    rev = t[::-1]
+    n = len(t)
+    match = _NAME_CHARS.match
+
+    def run_of(s: int, e: int) -> tuple[int, int]:
+        back = match(rev, n - s, n - s + _RUN_BACK).end() - (n - s)
+        return s - back, match(t, e, e + _RUN_AHEAD).end()
+
+    return run_of
+
+
+@lru_cache(maxsize=1)
+def _words_are_name_chars() -> bool:
+    """Are all suffixes and industry words made of name characters (as run_re reads them)?"""
+    words = [*_rules().forms, *_data()["industry_words"]]
+    return all(_NAME_CHARS.fullmatch(w) for w in words)
 
 
 def _name_at(t: str, rs: int, re_: int, ss: int, se: int, rules: Rules) -> _Cand | None:

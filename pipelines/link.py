@@ -15,6 +15,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -43,16 +44,19 @@ MAX_DOCS_PER_CONTACT = 500
 # sentence only touches a handful.
 SHINGLE = 5
 # 64 permutations = 16 bands x 4 rows. Probability that a pair becomes a candidate:
-# Jaccard 0.8 → 0.9998, 0.6 → 0.89, 0.4 → 0.34, 0.2 → 0.03; candidates are then verified on
-# the full signature (standard error of the estimate ≈ 0.06 at 0.6).
+# Jaccard 0.8 → 0.9998, 0.6 → 0.89, 0.5 → 0.64, 0.4 → 0.34, 0.2 → 0.03; candidates are then
+# verified on the full signature (standard error of the estimate ≈ 0.06 at 0.6).
 NUM_PERM = 64
 BANDS = 16
 ROWS = NUM_PERM // BANDS
 # Estimated Jaccard of the masked shingle sets above which two texts are one template.
-# Measured on the tests' texts: copies of one 代理退保 complaint with other names and phones
-# score 0.94–0.95, with one sentence reworded 0.80; different ads for the same services
-# (shared jargon) and the seed news article score 0.0 against each other and the complaint.
-TEMPLATE_THRESHOLD = 0.6
+# Measured on tests/test_templates_swaps.py (20 campaigns reposted 3–5 times with other
+# platform, team, firm and person names, numbers, contacts, titles and a few rewordings, plus
+# 60 unrelated short posts on the same services): same-campaign pairs score 0.39–1.0 (5th
+# percentile 0.59), unrelated pairs at most 0.06; on five corpus seeds 0.5 groups 0.98–1.0 of
+# the same-template pairs at precision 1.0 (0.6 lost up to 6%). Copies of one 代理退保
+# complaint with other names and phones score 0.94–0.95, with one sentence reworded 0.80.
+TEMPLATE_THRESHOLD = 0.5
 # Texts shorter than this (after normalization and masking) are not templated: "加微信详聊"
 # style one-liners are identical across unrelated promoters and say nothing about a template.
 MIN_TEMPLATE_CHARS = 40
@@ -239,6 +243,56 @@ def cluster_actors(
 # hold a digit or are 5+ letters long, so one template with different contacts still matches;
 # short words (vx, wx, qq, app) are kept, they are part of the wording.
 _ASCII_RUN = re.compile(r"[a-z0-9]+")
+# Runs of Chinese numerals (两万, 二十四, 百分之九十's 九十): amounts and counts campaigns swap.
+_HAN_NUMBER = re.compile(r"[零一二三四五六七八九十百千万亿两]{2,}")
+# What reposts of one campaign swap besides numbers and contacts, masked as "〇" before
+# comparing: quoted names (“鼎盛资本”, 「恒信金服」, 【…】), the name before 平台/团队/工作室/
+# 公司/… with it (up to 16 characters back to punctuation or a function word: 在汇丰达国际平台
+# → 在〇), and a surname with its title (王经理, 李老师 → 〇).
+NAME_MASK = "〇"
+_SEP = "\x1f"  # punctuation while names are masked: a name never runs across a sentence
+_QUOTED = re.compile(r"[“\"「『【]([^“”\"「」『』【】\n]{1,15})[”\"」』】]")
+_OPENING_QUOTES = ("“", '"', "「", "『", "【")
+_NAME_SUFFIXES = (
+    "有限公司", "公司", "平台", "团队", "工作室", "资本", "金服", "集团", "中心", "事务所",
+    "律所", "服务部", "交易所", "国际",
+)  # fmt: skip
+# Characters that end a name going backwards: function words and verbs that precede names.
+_STOP = (
+    "的是在了和与及或被把让给向从对于为到找由跟同请加联系有个这那其该"
+    "本我你他她们都也就还等将已只每各吗呢吧啊"
+)
+_NAMED = re.compile("|".join(sorted(_NAME_SUFFIXES, key=len, reverse=True)))
+_TITLED = re.compile("经理|老师|律师|顾问|主任|专员|助理")
+_NOT_NAME = frozenset(_STOP + _SEP)
+
+
+def _mask_names(text: str, suffix: re.Pattern[str], longest: int) -> str:
+    """Each `suffix` with the name before it (1 to `longest` letters back to punctuation or a
+    function word) as NAME_MASK; a suffix with no name before it is kept. Suffixes are found
+    first and names walked back from them (one regex starting with the name's character class
+    tries every position of every text, and made cluster_templates about 2.5x slower here)."""
+    parts: list[str] = []
+    last = 0
+    for m in suffix.finditer(text):
+        end = start = m.start()
+        if start < last:
+            continue
+        if parts and start == last:  # 汇丰达国际 + 平台: one name, one mask
+            last = m.end()
+            continue
+        while start > last and end - start < longest:
+            ch = text[start - 1]
+            if ch in _NOT_NAME or not ch.isalnum():
+                break
+            start -= 1
+        if start < end:
+            parts += (text[last:start], NAME_MASK)
+            last = m.end()
+    if not parts:
+        return text
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 def _mask(match: re.Match[str]) -> str:
@@ -254,13 +308,14 @@ def _is_punct(ch: str) -> bool:
 
 class _Folder(dict[int, str]):
     """str.translate table: per character what normalize() + compact() turn it into (NFKC,
-    invisibles, decorations and punctuation dropped, ASCII lower-cased), once per character."""
+    invisibles and decorations dropped, ASCII lower-cased), punctuation as _SEP, once per
+    character."""
 
     def __missing__(self, code: int) -> str:
         out = "".join(
-            c.lower() if c.isascii() else c
+            _SEP if _is_punct(c) else c.lower() if c.isascii() else c
             for c in unicodedata.normalize("NFKC", chr(code))
-            if c not in INVISIBLE and not is_decoration(c) and not _is_punct(c)
+            if c not in INVISIBLE and not is_decoration(c)
         )
         self[code] = out
         return out
@@ -274,16 +329,30 @@ def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
+def template_body(text: str, title: str) -> str:
+    """The text without its title line: analysis stores a page as its title, a newline and the
+    body, and reposts of one body come under titles of their own."""
+    if title and text.startswith(title + "\n"):
+        return text[len(title) + 1 :]
+    return text
+
+
 def template_text(text: str) -> str | None:
     """The text templates are compared on: the normalized, compacted text (as
-    `compact(normalize(text))`, without its offset map) without punctuation, ids and digit
-    runs masked as "0"; None when shorter than MIN_TEMPLATE_CHARS.
+    `compact(normalize(text))`, without its offset map) without punctuation, with what
+    campaigns swap masked (ids and digit runs as "0", Chinese numerals as "0", quoted names,
+    platform/team/firm names and surnames before titles as NAME_MASK); None when shorter than
+    MIN_TEMPLATE_CHARS.
 
     One translate table replaces normalize()'s per-character offset bookkeeping, which made
     this 4x slower on every text with full-width punctuation; tests check both agree.
     """
-    folded = _t2s().convert(text.translate(_FOLDER))
-    masked = _ASCII_RUN.sub(_mask, folded)
+    quoted = _QUOTED.sub(NAME_MASK, text) if any(q in text for q in _OPENING_QUOTES) else text
+    folded = _t2s().convert(quoted.translate(_FOLDER))
+    folded = _ASCII_RUN.sub(_mask, folded)
+    folded = _HAN_NUMBER.sub("0", folded)
+    folded = _mask_names(_mask_names(folded, _NAMED, 16), _TITLED, 1)
+    masked = folded.replace(_SEP, "")
     return masked if len(masked) >= MIN_TEMPLATE_CHARS else None
 
 
@@ -484,3 +553,96 @@ class TemplateIndex:
         ra, rb = self._find(a), self._find(b)
         if ra != rb:
             self._parent[max(ra, rb)] = min(ra, rb)  # the oldest document stays the root
+
+
+# ------------------------------------------------------------------------ suggested actors
+
+# Posts of one template from one place closer together than this are suggested as one actor:
+# the founding case was three "customers" posting one complaint within a day; 72 h leaves room
+# for a promoter posting over a weekend.
+SUGGEST_WINDOW_HOURS = 72
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One document as the suggestion sees it: who posted which template, where and when."""
+
+    doc_id: DocId
+    account: str  # the posting account ("" when the page shows none)
+    location: str  # IP location as shown ("广东"); "" when unknown
+    when: datetime
+    template_id: Hashable
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestionEvidence:
+    """Why accounts were suggested as one: posts of one template from one place, close in time."""
+
+    template_id: Hashable
+    location: str
+    posts: tuple[Post, ...]  # oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestedActor:
+    """Accounts that posted template wording from one place within the window: a suggestion
+    for review, never proof (proof is a shared contact: `cluster_actors`)."""
+
+    accounts: tuple[str, ...]
+    doc_ids: tuple[DocId, ...]
+    evidence: tuple[SuggestionEvidence, ...]
+
+
+def _account_key(post: Post) -> str:
+    return post.account or f"#{post.doc_id}"  # an anonymous post is its own account
+
+
+def suggest_actors(
+    posts: Iterable[Post], window: timedelta = timedelta(hours=SUGGEST_WINDOW_HOURS)
+) -> list[SuggestedActor]:
+    """Suggested actors, biggest first: per (template, location), posts each within `window`
+    of the previous one form a run; a run by 2+ accounts links them, and accounts linked by
+    several runs (templates, places, times) are one suggestion with every run as evidence."""
+    groups: dict[tuple[Hashable, str], list[Post]] = defaultdict(list)
+    for post in posts:
+        if post.location and post.template_id is not None:
+            groups[(post.template_id, post.location)].append(post)
+    runs: list[SuggestionEvidence] = []
+    for (template_id, location), members in groups.items():
+        members.sort(key=lambda p: (p.when, str(p.doc_id)))
+        run = [members[0]]
+        for post in [*members[1:], None]:
+            if post is not None and post.when - run[-1].when <= window:
+                run.append(post)
+                continue
+            if len({_account_key(p) for p in run}) > 1:
+                runs.append(SuggestionEvidence(template_id, location, tuple(run)))
+            if post is not None:
+                run = [post]
+    parent: dict[str, str] = {}
+
+    def find(a: str) -> str:
+        parent.setdefault(a, a)
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for ev in runs:
+        keys = sorted({_account_key(p) for p in ev.posts})
+        for other in keys[1:]:
+            ra, rb = find(keys[0]), find(other)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    by_root: dict[str, list[SuggestionEvidence]] = defaultdict(list)
+    for ev in runs:
+        by_root[find(_account_key(ev.posts[0]))].append(ev)
+    out = []
+    for evs in by_root.values():
+        evs.sort(key=lambda e: (e.posts[0].when, str(e.template_id), e.location))
+        posts_all = {p.doc_id: p for e in evs for p in e.posts}
+        accounts = sorted({_account_key(p) for p in posts_all.values()})
+        doc_ids = tuple(sorted(posts_all, key=lambda d: (posts_all[d].when, str(d))))
+        out.append(SuggestedActor(tuple(accounts), doc_ids, tuple(evs)))
+    out.sort(key=lambda s: (-len(s.accounts), s.evidence[0].posts[0].when))
+    return out

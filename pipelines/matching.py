@@ -152,6 +152,8 @@ def match_business(
                     ref, "uscc", CONF_USCC, [], f"统一社会信用代码{code}登记为{ref.name}"
                 )
             notes.append(f"统一社会信用代码{code}校验通过，但不在已导入的登记数据中")
+            if uscc_check.compact(name) == code:  # named by the code alone: no name to try
+                return MatchResult(None, "none", 0.0, [], f"{notes[0]}；页面未写企业名称")
         else:
             notes.append(f"统一社会信用代码{uscc}未通过GB 32100校验，已忽略")
     result = _match_name(index, name, region_hints or RegionHints())

@@ -125,4 +125,4 @@ class Analysis:
                 }
                 for e in d.evidence
             ],
-        }
+        } | ({"extra": dict(self.extra)} if self.extra else {})

@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from pipelines import uscc
 from pipelines.business_rules import alt, read_data
-from pipelines.model import UsccMention
+from pipelines.model import Business, UsccMention
 from pipelines.normalize import normalize_shared
 
 # GB 32100 alphabet (no I, O, S, V, Z); the first character is the registration authority
@@ -85,6 +85,19 @@ def extract_uscc(text: str) -> list[UsccMention]:
         os_, oe = norm.to_original(s, e)
         reason = uscc.problem(code)
         out.append(UsccMention(code, reason == "", norm.original[os_:oe], os_, oe, reason))
+    return out
+
+
+def code_businesses(mentions: list[UsccMention]) -> list[Business]:
+    """The firms a page identifies by code alone: one business per distinct valid code, named
+    by the code ("本公司（统一社会信用代码：9144…）" names no firm, yet the code is one), so it
+    is matched to its registration by code and scope-checked like any named business."""
+    out: list[Business] = []
+    seen: set[str] = set()
+    for m in mentions:
+        if m.valid and m.code not in seen:
+            seen.add(m.code)
+            out.append(Business(m.code, "company", m.raw, m.start, m.end))
     return out
 
 

@@ -10,10 +10,14 @@ the id for its biggest part), never duplicates. Callers commit (`storage.db.sess
 from __future__ import annotations
 
 import hashlib
+import html as html_lib
+import re
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -23,12 +27,26 @@ from pipelines.errors import InputError
 from pipelines.link import (
     LINK_KINDS,
     MAX_DOCS_PER_CONTACT,
+    SUGGEST_WINDOW_HOURS,
     DocContacts,
+    Post,
     cluster_actors,
     cluster_templates,
     signature,
+    suggest_actors,
+    template_body,
 )
-from storage.models import Actor, Document, Entity, Finding, Mention, Template, utcnow
+from pipelines.poster import extract_poster, location_name
+from storage.models import (
+    Actor,
+    Document,
+    Entity,
+    Finding,
+    Mention,
+    Source,
+    Template,
+    utcnow,
+)
 
 # Only promoters are actors: warning articles quote victims' and hotline numbers, and linking
 # them would tie unrelated promoters together through the news story that named both.
@@ -183,12 +201,13 @@ def _post_times(session: Session, doc_ids: list[int]) -> dict[int, datetime]:
 
 
 def _texts(session: Session, kinds: tuple[str, ...] | None) -> Iterator[tuple[int, str]]:
-    """(document id, text) of documents with a finding, oldest id first, streamed."""
-    stmt = select(Document.id, Document.text).join(Finding).order_by(Document.id)
+    """(document id, body) of documents with a finding, oldest id first, streamed; the body is
+    the stored text without its title line (reposts of one body carry titles of their own)."""
+    stmt = select(Document.id, Document.text, Document.title).join(Finding).order_by(Document.id)
     if kinds:
         stmt = stmt.where(Finding.kind.in_(kinds))
-    for doc_id, text in session.execute(stmt.execution_options(yield_per=_BATCH)):
-        yield doc_id, text or ""
+    for doc_id, text, title in session.execute(stmt.execution_options(yield_per=_BATCH)):
+        yield doc_id, template_body(text or "", title or "")
 
 
 @dataclass(frozen=True)
@@ -499,18 +518,226 @@ def template_detail(session: Session, template_id: int) -> TemplateDetail:
             f"template {template_id} does not exist", hint="list them with `greywatch templates`"
         )
     rows = session.execute(
-        select(Document.id, Document.text)
+        select(Document.id, Document.text, Document.title)
         .join(Finding)
         .where(Finding.template_id == template_id)
         .order_by(Document.id)
     ).all()
     rep_id = rows[0][0] if rows else None
-    rep_sig = signature(rows[0][1] or "") if rows else None
+    rep_sig = signature(template_body(rows[0][1] or "", rows[0][2] or "")) if rows else None
     sims: dict[int, float] = {}
-    for d, text in rows:
-        sig = signature(text or "")
+    for d, text, title in rows:
+        sig = signature(template_body(text or "", title or ""))
         if rep_sig is not None and sig is not None:
             sims[d] = float((sig == rep_sig).mean())
-    linked = _linked_docs(session, [d for d, _ in rows])
+    linked = _linked_docs(session, [d for d, _, _ in rows])
     docs = [replace(doc, similarity=sims.get(doc.document_id)) for doc in linked]
     return TemplateDetail(_template_row(t), rep_id, docs)
+
+
+# -------------------------------------------------------------------------- suggested actors
+
+# Findings whose template wording can hint at one agent behind several accounts: promotions
+# and the "customer" posts (complaints, testimonials) read as other; warnings quote wording.
+SUGGEST_FINDING_KINDS = ("promotion", "other")
+_TAG = re.compile(r"<(script|style)\b.*?</\1>|<[^>]+>", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass(frozen=True)
+class SuggestedPost:
+    """One post of a suggestion: the document, its account, IP location, time and template."""
+
+    document_id: int
+    account: str
+    location: str
+    when: datetime
+    template_id: int
+    url: str
+
+
+@dataclass(frozen=True)
+class SuggestedEvidence:
+    """Posts of one template from one place, each within the window of the previous one."""
+
+    template_id: int
+    template_excerpt: str
+    location: str
+    posts: list[SuggestedPost]
+
+
+@dataclass(frozen=True)
+class SuggestedActorRow:
+    """Accounts suggested as one actor (not proven: no shared contact is needed), the evidence,
+    and the actors proven by shared contacts that its documents already belong to."""
+
+    number: int
+    accounts: list[str]
+    locations: list[str]
+    template_ids: list[int]
+    first_seen: datetime
+    last_seen: datetime
+    evidence: list[SuggestedEvidence]
+    proven_actor_ids: list[int]
+
+
+def _page_text(raw: bytes | None, encoding: str) -> str:
+    """The stored page's visible text, roughly (tags, scripts and styles dropped)."""
+    if not raw:
+        return ""
+    try:
+        page = zlib.decompress(raw).decode(encoding or "utf-8", errors="replace")
+    except (LookupError, zlib.error):
+        return ""
+    return " ".join(html_lib.unescape(_TAG.sub(" ", page)).split())
+
+
+def _selected(raw: bytes | None, encoding: str, query: str) -> str:
+    """Text of the first node a source's field selector picks on the stored page."""
+    from parsel import Selector
+
+    if not raw:
+        return ""
+    try:
+        page = zlib.decompress(raw).decode(encoding or "utf-8", errors="replace")
+    except (LookupError, zlib.error):
+        return ""
+    sel = Selector(text=page)
+    nodes = sel.xpath(query) if query.startswith(("/", "(", "./")) else sel.css(query)
+    if not nodes:
+        return ""
+    return " ".join(t.strip() for t in nodes[0].xpath(".//text()").getall() if t.strip())
+
+
+def _field_selectors(session: Session) -> dict[str, dict[str, str]]:
+    """Per source its `fields.account` / `fields.ip_location` selectors, where configured."""
+    out: dict[str, dict[str, str]] = {}
+    for source_id, config in session.execute(select(Source.id, Source.config)):
+        fields = (config or {}).get("fields") or {}
+        picked = {k: fields[k] for k in ("account", "ip_location") if fields.get(k)}
+        if picked:
+            out[source_id] = picked
+    return out
+
+
+def _poster_of(
+    row: Any, selectors: dict[str, str], raw: Callable[[], tuple[bytes | None, str]]
+) -> tuple[str, str]:
+    """(account, IP location) of a document: the source's selectors on the stored page, then
+    the page's author and what the analysis kept, then the patterns on the text, then on the
+    whole stored page (platforms print IP属地 beside the post, outside its main text)."""
+    extra = ((row.analysis or {}).get("extra") or {}) if isinstance(row.analysis, dict) else {}
+    account = location = ""
+    if selectors:
+        body, encoding = raw()
+        if q := selectors.get("account"):
+            account = _selected(body, encoding, q)
+        if q := selectors.get("ip_location"):
+            picked = _selected(body, encoding, q)
+            location = extract_poster(picked).ip_location or location_name(picked)
+    account = account or (row.author or "").strip() or extra.get("account", "")
+    location = location or extra.get("ip_location", "")
+    if not (account and location):
+        found = extract_poster(row.text or "")
+        account, location = account or found.account, location or found.ip_location
+    if not (account and location):
+        found = extract_poster(_page_text(*raw()))
+        account, location = account or found.account, location or found.ip_location
+    return account[:200], location[:20]
+
+
+def suggested_actors(
+    session: Session,
+    window_hours: int = SUGGEST_WINDOW_HOURS,
+    kinds: tuple[str, ...] = SUGGEST_FINDING_KINDS,
+) -> list[SuggestedActorRow]:
+    """Accounts posting one template's wording from one IP location, each post within
+    `window_hours` of the previous: suggested actors with their evidence, biggest first.
+    Computed from the templates `link_templates` stored; nothing is written."""
+    if window_hours < 1:
+        raise InputError(f"--window must be at least 1 hour, not {window_hours}")
+    selectors = _field_selectors(session)
+    stmt = (
+        select(
+            Document.id,
+            Document.source_id,
+            Document.author,
+            Document.text,
+            Document.url,
+            Document.published_at,
+            Document.fetched_at,
+            Finding.analysis,
+            Finding.template_id,
+        )
+        .join(Finding, Finding.document_id == Document.id)
+        .where(Finding.template_id.is_not(None), Finding.kind.in_(kinds))
+        .order_by(Document.id)
+    )
+    posts: list[Post] = []
+    urls: dict[int, str] = {}
+    for row in session.execute(stmt):
+
+        def raw(doc_id: int = row.id) -> tuple[bytes | None, str]:
+            got = session.execute(
+                select(Document.raw, Document.encoding).where(Document.id == doc_id)
+            ).one()
+            return got[0], got[1] or ""
+
+        account, location = _poster_of(row, selectors.get(row.source_id or "", {}), raw)
+        when = _utc(row.published_at) or _utc(row.fetched_at)
+        posts.append(Post(row.id, account, location, when, row.template_id))  # type: ignore[arg-type]
+        urls[row.id] = row.url
+    found = suggest_actors(posts, timedelta(hours=window_hours))
+    excerpts = dict(
+        session.execute(
+            select(Template.id, Template.excerpt).where(
+                Template.id.in_({e.template_id for s in found for e in s.evidence})
+            )
+        ).all()
+    )
+    out = []
+    for number, s in enumerate(found, 1):
+        evidence = [
+            SuggestedEvidence(
+                int(e.template_id),  # type: ignore[call-overload]
+                excerpts.get(e.template_id, ""),
+                e.location,
+                [
+                    SuggestedPost(
+                        int(p.doc_id),  # type: ignore[call-overload]
+                        p.account or "（未显示账号）",
+                        p.location,
+                        p.when,
+                        int(p.template_id),  # type: ignore[call-overload]
+                        urls[p.doc_id],  # type: ignore[index]
+                    )
+                    for p in e.posts
+                ],
+            )
+            for e in s.evidence
+        ]
+        times = [p.when for e in evidence for p in e.posts]
+        out.append(
+            SuggestedActorRow(
+                number,
+                [a for a in s.accounts],
+                sorted({e.location for e in evidence}),
+                sorted({e.template_id for e in evidence}),
+                min(times),
+                max(times),
+                evidence,
+                _proven_actors(session, [int(d) for d in s.doc_ids]),  # type: ignore[call-overload]
+            )
+        )
+    return out
+
+
+def _proven_actors(session: Session, doc_ids: list[int]) -> list[int]:
+    """Actors of 2+ documents (proven by shared contacts) the documents already belong to."""
+    rows = session.scalars(
+        select(Entity.actor_id)
+        .join(Mention, Mention.entity_id == Entity.id)
+        .join(Actor, Actor.id == Entity.actor_id)
+        .where(Mention.document_id.in_(doc_ids), Actor.size >= 2)
+        .distinct()
+    )
+    return sorted(rows)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipelines import matching_index
+from pipelines import uscc as uscc_check
 from pipelines.matching import MatchResult, RegionHints, match_business, region_hints_from_text
 from pipelines.scope import scope_verdict
 from storage.models import (
@@ -90,7 +91,8 @@ def match_entities(
     index: matching_index.RegistryIndex | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> MatchStats:
-    """Resolve every stored business entity and upsert its BusinessMatch (idempotent)."""
+    """Resolve every stored business entity and upsert its BusinessMatch (idempotent); one
+    named by a valid USCC (the page printed a code, no name) is matched by that code."""
     index = index if index is not None else RegistryIndex.from_session(session)
     entities = session.execute(
         select(Entity.id, Entity.key, Entity.display).where(Entity.kind == "business")
@@ -99,6 +101,8 @@ def match_entities(
     counts: Counter[str] = Counter()
     for n, (entity_id, key, display) in enumerate(entities, 1):
         hints, categories, uscc = _entity_context(session, entity_id)
+        if uscc_check.is_valid(key):  # a firm the page named by its code alone
+            uscc = key
         result = match_business(index, display or key, uscc=uscc, region_hints=hints)
         verdict, reason = verdict_for(session, result, categories)
         row = existing.get(entity_id) or BusinessMatch(entity_id=entity_id)

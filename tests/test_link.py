@@ -9,6 +9,8 @@ import pytest
 
 from pipelines.link import (
     MIN_TEMPLATE_CHARS,
+    NAME_MASK,
+    TEMPLATE_THRESHOLD,
     ActorLinker,
     DocContacts,
     TemplateIndex,
@@ -196,7 +198,7 @@ def test_cluster_templates(texts: list[str], expected: list[tuple[int, ...]]) ->
     assert [c.doc_ids for c in clusters] == expected
     for c in clusters:
         assert c.representative_id == c.doc_ids[0]
-        assert 0.6 <= c.similarity_min <= 1.0
+        assert TEMPLATE_THRESHOLD <= c.similarity_min <= 1.0
 
 
 @pytest.mark.parametrize(
@@ -213,13 +215,14 @@ def test_template_text_is_the_compact_normalized_text_masked(text: str) -> None:
     masked = template_text(text)
     assert masked is not None
     assert len(masked) <= len(expected)
-    assert not any(ch.isdigit() and ch != "0" for ch in masked)
+    assert not any(ch.isdigit() and ch not in "0" + NAME_MASK for ch in masked)
 
-    # identical apart from punctuation and the masked ASCII runs
+    # the normalized text's letters, in order, apart from punctuation and what was masked
     def letters(s: str) -> str:
         return "".join(ch for ch in s if not (ch.isascii() and ch.isalnum()) and ch.isalpha())
 
-    assert letters(masked) == letters(expected)
+    rest = iter(letters(expected))
+    assert all(ch in rest for ch in letters(masked).replace(NAME_MASK, ""))
 
 
 @pytest.mark.parametrize(

@@ -322,15 +322,18 @@ class SourceSpider(CrawlSpider):
         )
 
     def _fields(self, html: str) -> dict[str, str]:
-        """Configured field selectors applied to the correctly decoded HTML."""
-        selector = Selector(text=html) if any(self.source.fields.model_dump().values()) else None
-        out = {}
-        for name, key in (
+        """Configured field selectors applied to the correctly decoded HTML (account and IP
+        location are read from the stored page when actors are suggested: storage.linking)."""
+        names = (
             ("title", "title"),
             ("body", "body_text"),
             ("author", "author"),
             ("published", "published"),
-        ):
+        )
+        wanted = any(getattr(self.source.fields, name) for name, _ in names)
+        selector = Selector(text=html) if wanted else None
+        out = {}
+        for name, key in names:
             query = getattr(self.source.fields, name)
             out[key] = _select_text(selector, query) if selector is not None and query else ""
         return out
