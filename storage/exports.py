@@ -17,13 +17,14 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipelines import timeutil
+from pipelines import display, timeutil
 from pipelines.errors import GreywatchError, InputError
 from pipelines.lexicon import Lexicon
 from storage.models import ExportLog
@@ -59,7 +60,10 @@ EXCEL_LINK_MAX = 2079
 # Cells starting with these are formulas to Excel; scraped titles must never run as formulas.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
-FILTER_FLAGS = "--since, --until, --category, --kind, --min-score, --source, --review, --actor"
+FILTER_FLAGS = (
+    "--since, --until, --category, --kind, --min-score, --source, --review, --actor, "
+    "--contact, --keyword, --firm"
+)
 
 
 @dataclass(frozen=True)
@@ -108,11 +112,10 @@ def format_time(value: datetime | None) -> str:
 
 
 def contact_text(contact: dict[str, Any]) -> str:
-    """`电话 13800138000`: a contact as an analyst would dial or search it."""
+    """`电话 021-62881234`: a contact as written in the ad (pipelines.display rules)."""
     kind, value = str(contact.get("kind", "")), str(contact.get("value", ""))
-    if kind == "phone" and value.startswith("+86"):
-        value = value[3:]
-    return f"{CONTACT_LABELS.get(kind, kind)} {value}".strip()
+    shown = display.display_contact(kind, value, str(contact.get("raw", "")))
+    return f"{CONTACT_LABELS.get(kind, kind)} {shown}".strip()
 
 
 def registry_text(check: dict[str, Any]) -> str:
@@ -134,8 +137,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("来源", "source", 14, lambda r: r.source_id or ""),
     Column("标题", "title", 36, lambda r: r.title),
     Column("链接", "url", 40, lambda r: r.url),
-    Column("抓取时间", "fetched_at", 20, lambda r: r.fetched_at),
-    Column("发布时间", "published_at", 20, lambda r: r.published_at),
+    Column(display.header("抓取时间"), "fetched_at", 20, lambda r: r.fetched_at),
+    Column(
+        display.header("发布时间"), "published_at", 20, lambda r: display.published(r.published_at)
+    ),
     Column("类型", "kind", 8, lambda r: r.kind),
     Column("类别", "categories", 18, lambda r: r.categories),
     Column("评分", "score", 8, lambda r: round(float(r.score), 3)),
@@ -155,11 +160,12 @@ COLUMNS: tuple[Column, ...] = (
 
 
 def display_value(key: str, value: Any) -> Any:
-    """A column value as a spreadsheet shows it: Chinese labels, joined lists, China time."""
+    """A column value as a spreadsheet shows it: Chinese labels, joined lists, Beijing time
+    (the column header says so), a date-only publish date as a date."""
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return format_time(value)
+    if isinstance(value, date):
+        return display.beijing_bare(value, seconds=True)
     if key == "kind":
         return KIND_LABELS.get(value, value)
     if key == "review_status":
@@ -176,23 +182,13 @@ def display_value(key: str, value: Any) -> Any:
 
 
 def json_value(value: Any) -> Any:
-    """A column value for JSON: ISO 8601 times with offset, everything else as is."""
-    t = china_time(value) if isinstance(value, datetime) else None
-    return t.isoformat() if t else value
+    """A column value for JSON: ISO 8601 times with offset, dates as dates, the rest as is."""
+    return display.iso(value) if isinstance(value, date) else value
 
 
 def filter_is_empty(f: LeadFilter) -> bool:
     """True when `f` narrows nothing (only the default `promotion` kind), i.e. all leads."""
-    return (
-        f.since is None
-        and f.until is None
-        and not f.categories
-        and tuple(f.kinds) in ((), ("promotion",))
-        and not f.min_score
-        and not f.sources
-        and not f.review
-        and f.actor_id is None
-    )
+    return not f.narrows()
 
 
 def filter_json(f: LeadFilter) -> dict[str, Any]:
@@ -361,6 +357,8 @@ def write_xlsx(rows: list[LeadRow], path: Path) -> None:
             raw = col.value(row)
             if isinstance(raw, datetime):
                 value: Any = china_time(raw).replace(tzinfo=None)  # Excel has no time zones
+            elif isinstance(raw, date):
+                value = raw  # a date-only publish date: a date cell, no 00:00
             else:
                 value = display_value(col.key, raw)
             if isinstance(value, str):
@@ -371,6 +369,8 @@ def write_xlsx(rows: list[LeadRow], path: Path) -> None:
                 cell.alignment = wrap
             elif isinstance(value, datetime):
                 cell.number_format = "yyyy-mm-dd hh:mm:ss"
+            elif isinstance(value, date):
+                cell.number_format = "yyyy-mm-dd"
             elif col.key == "score":
                 cell.number_format = "0.00"
             if col.key == "url" and value and len(value) <= EXCEL_LINK_MAX:
@@ -379,3 +379,38 @@ def write_xlsx(rows: list[LeadRow], path: Path) -> None:
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{max(len(rows) + 1, 1)}"
     wb.save(path)
+
+
+def list_exports(session: Session, limit: int | None = None) -> list[ExportLog]:
+    """The recorded exports, newest first (`limit` of them; None or 0 for all)."""
+    query = select(ExportLog).order_by(ExportLog.at.desc(), ExportLog.id.desc())
+    if limit:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def filter_text(filters: dict[str, Any]) -> str:
+    """An ExportLog filter as one line, only what narrowed it: `categories=credit_repair
+    min_score=0.5` (empty lists, None, 0 and False are the defaults and left out)."""
+    parts = []
+    for key, value in filters.items():
+        if value is None or value is False or value == 0 or value in ([], (), ""):
+            continue
+        shown = ",".join(str(v) for v in value) if isinstance(value, list | tuple) else value
+        parts.append(f"{key}={shown}")
+    return " ".join(parts) or "-"
+
+
+def export_json(log: ExportLog) -> dict[str, Any]:
+    """One ExportLog row for machines: ISO 8601 time with offset, the filter as stored."""
+    return {
+        "id": log.id,
+        "at": display.iso(log.at),
+        "user": log.user,
+        "what": log.what,
+        "format": log.format,
+        "filters": log.filters,
+        "rows": log.rows,
+        "path": log.path,
+        "sha256": log.sha256,
+    }

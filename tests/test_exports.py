@@ -52,7 +52,7 @@ def test_csv_is_excel_ready(session: Session, tmp_path: Path) -> None:
     assert top["类别"] == "征信修复"
     assert top["命中词"] == "征信修复、消除逾期"
     assert top["联系方式"] == "电话 13800138000；微信 xinc888"
-    assert top["抓取时间"] == "2026-11-03 10:30:00"  # China time
+    assert top["抓取时间（北京时间）"] == "2026-11-03 10:30:00"  # labelled Beijing time
     assert top["审核状态"] == "待审核"
     # a line break inside a field stays inside its (quoted) cell
     assert top["理由"] == "命中词：征信修复、消除逾期\n判定：promotion"
@@ -76,7 +76,7 @@ def test_xlsx_has_header_filter_links_numbers_and_dates(session: Session, tmp_pa
     assert link.hyperlink.target == link.value == "http://forum.demo.test/t/101"
     score = ws.cell(row=2, column=col["评分"]).value
     assert isinstance(score, float) and score == pytest.approx(0.93)
-    fetched = ws.cell(row=2, column=col["抓取时间"]).value
+    fetched = ws.cell(row=2, column=col["抓取时间（北京时间）"]).value
     assert fetched == datetime(2026, 11, 3, 10, 30)  # China time, as an Excel date
     assert ws.cell(row=2, column=col["线索ID"]).data_type == "n"
     titles = [ws.cell(row=r, column=col["标题"]) for r in (2, 3)]
@@ -237,18 +237,24 @@ def test_cli_export_errors_are_one_line(
 
 
 @pytest.mark.parametrize(
-    "args", [["--review", "done"], ["--kind", "advert"], ["--min-score", "1.5"]]
+    ("args", "message"),
+    [
+        (["--review", "done"], "--review: unknown value 'done'"),
+        (["--kind", "advert"], "--kind: unknown value 'advert'"),
+        (["--min-score", "1.5"], "--min-score"),
+    ],
 )
 def test_cli_export_rejects_bad_choices(
-    sqlite_engine: Engine, tmp_path: Path, args: list[str]
+    sqlite_engine: Engine, tmp_path: Path, args: list[str], message: str
 ) -> None:
+    """A bad value is one InputError (exit 2 in a real process) naming it; nothing written."""
     from greywatch.cli import app
 
     out = tmp_path / "leads.csv"
     env = {"GREYWATCH_DATABASE_URL": sqlite_engine.url.render_as_string(hide_password=False)}
     result = CliRunner().invoke(app, ["leads", "export", "--out", str(out), *args], env=env)
-    assert result.exit_code == 2
-    assert f"Invalid value for '{args[0]}'" in result.output
+    assert isinstance(result.exception, InputError), result.output
+    assert message in str(result.exception)
     assert not out.exists()
 
 
