@@ -10,7 +10,6 @@ import json
 import logging
 from dataclasses import asdict
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,10 +19,22 @@ from rich.table import Table
 
 from greywatch.console import echo_json, make_console
 from greywatch.errors import ConfigError
+from greywatch.filters import (
+    ActorOption,
+    CategoryOption,
+    ContactOption,
+    FirmOption,
+    KeywordOption,
+    KindOption,
+    MinScoreOption,
+    ReviewOption,
+    SinceOption,
+    SourceOption,
+    UntilOption,
+)
 from greywatch.options import DbOption, open_engine
 from greywatch.tables import leads_table
-from pipelines.timeutil import parse_since
-from storage.models import REVIEW_STATUSES
+from pipelines.timeutil import parse_since as parse_since  # cmd_terms imports it from here
 
 if TYPE_CHECKING:
 
@@ -48,18 +59,11 @@ leads_app = typer.Typer(
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True, rich_markup_mode=None)
 
 
-class KindChoice(StrEnum):
-    promotion = "promotion"
-    warning = "warning"
-    other = "other"
-
-
-# The review states, as CLI choices: storage.models.REVIEW_STATUSES is their one definition.
-ReviewChoice = StrEnum("ReviewChoice", {s: s for s in REVIEW_STATUSES})
-
-
 def _local(dt: datetime | None) -> str:
-    return dt.astimezone().strftime("%Y-%m-%d %H:%M") if dt else "-"
+    """A time for a table whose column header says 北京时间 (pipelines.display)."""
+    from pipelines.display import beijing_bare
+
+    return beijing_bare(dt) if dt else "-"
 
 
 def _duration(run: CrawlRun) -> str:
@@ -87,7 +91,7 @@ def runs(
     with session_scope(open_engine(db), write=False) as session:
         rows = list_runs(session, source, limit)
         table = Table(title="crawl runs", title_justify="left")
-        for column in ("id", "source", "trigger", "started", "duration", "status"):
+        for column in ("id", "source", "trigger", "started（北京时间）", "duration", "status"):
             table.add_column(column, no_wrap=True)
         for column in ("pages", "items", "errors"):
             table.add_column(column, justify="right")
@@ -116,8 +120,13 @@ def runs(
 
 
 def _lead_json(row: LeadRow) -> dict[str, Any]:
+    """A lead for machines: ISO 8601 times with their offset; a date-only publish date stays
+    a date (pipelines.display.published)."""
+    from pipelines.display import published
+
     data = asdict(row)
-    for key in ("fetched_at", "published_at"):
+    data["published_at"] = published(row.published_at)
+    for key in ("fetched_at", "published_at", "first_seen", "last_seen"):
         data[key] = data[key].isoformat() if data[key] else None
     return data
 
@@ -125,52 +134,60 @@ def _lead_json(row: LeadRow) -> dict[str, Any]:
 @leads_app.callback(invoke_without_command=True)
 def leads(
     ctx: typer.Context,
-    since: Annotated[
-        str | None, typer.Option(help="Fetched on/after: 2026-11-01, 2026-11-01T08:00, 7d, 24h.")
-    ] = None,
-    category: Annotated[
-        list[str] | None,
-        typer.Option(help="Service category, e.g. credit_repair (repeat for any of several)."),
-    ] = None,
-    min_score: Annotated[float, typer.Option(min=0.0, max=1.0, help="Lowest score shown.")] = 0.0,
-    source: Annotated[list[str] | None, typer.Option(help="Source id (repeatable).")] = None,
-    kind: Annotated[
-        list[KindChoice] | None, typer.Option(help="Finding kind (repeatable; default promotion).")
-    ] = None,
-    review: Annotated[
-        list[ReviewChoice] | None, typer.Option(help="Review status (repeatable).")
-    ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    category: CategoryOption = None,
+    min_score: MinScoreOption = None,
+    source: SourceOption = None,
+    kind: KindOption = None,
+    review: ReviewOption = None,
+    actor: ActorOption = None,
+    contact: ContactOption = None,
+    keyword: KeywordOption = None,
+    firm: FirmOption = None,
     limit: Annotated[
-        int, typer.Option(min=0, help="How many leads, best score first (0: all).")
+        int, typer.Option(help="How many leads, best score first (0: all).")
     ] = DEFAULT_LEADS_LIMIT,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON (one array) instead of a table.")
     ] = False,
     db: DbOption = None,
 ) -> None:
-    """List leads: promotions of credit repair, debt relief, proxy refunds or complaints."""
+    """List leads: promotions of credit repair, debt relief, proxy refunds or complaints.
+
+    The same ad at several URLs (same text) is one lead, with all its URLs.
+    """
     if ctx.invoked_subcommand is not None:
         return
     from storage.db import session_scope
-    from storage.repo import LeadFilter, query_leads
+    from storage.filters import FilterInput, check_known, describe, parse_filter
+    from storage.repo import query_leads
 
-    flt = LeadFilter(
-        since=parse_since(since) if since else None,
-        categories=tuple(category or ()),
-        kinds=tuple(k.value for k in kind) if kind else ("promotion",),
+    given = FilterInput(
+        since=since,
+        until=until,
+        categories=category or (),
+        kinds=kind or (),
         min_score=min_score,
-        sources=tuple(source or ()),
-        review=tuple(r.value for r in review or ()),
-        limit=limit or None,
+        sources=source or (),
+        review=review or (),
+        actor=actor,
+        contact=contact,
+        keyword=keyword,
+        firm=firm,
+        limit=limit,
     )
+    flt = parse_filter(given)  # a bad value is named before the database is opened
     with session_scope(open_engine(db), write=False) as session:
-        rows = query_leads(session, flt)
+        rows = query_leads(session, check_known(session, flt))
     if as_json:
         echo_json(json.dumps([_lead_json(r) for r in rows], ensure_ascii=False, indent=1))
     elif rows:
         _out.print(leads_table(rows, flt.limit))
+    elif flt.narrows():
+        _out.print(f"no leads match ({describe(flt) or 'the time, kind and score filters'})")
     else:
-        _out.print("no leads match (try fewer filters, or `greywatch demo` to get some)")
+        _out.print("no leads yet (`greywatch demo` or `greywatch crawl SOURCE` finds some)")
 
 
 def document_analyzer() -> tuple[Any, str]:
@@ -222,7 +239,7 @@ def reanalyze(
 
 def _print_jobs(scheduler: Any, crons: dict[str, str]) -> None:
     table = Table(title="scheduled crawls (Ctrl-C or SIGTERM stops)", title_justify="left")
-    for column in ("job", "schedule", "next run"):
+    for column in ("job", "schedule", "next run（北京时间）"):
         table.add_column(column, no_wrap=True)
     for job in scheduler.get_jobs():
         table.add_row(job.id, crons.get(job.id, str(job.trigger)), _local(job.next_run_time))

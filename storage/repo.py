@@ -9,14 +9,28 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import unicodedata
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import PurePath
 from typing import Any
 
-from sqlalchemy import Text, bindparam, case, cast, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    String,
+    Text,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
@@ -102,7 +116,13 @@ class KnownPage:
 
 @dataclass
 class LeadFilter:
-    """Which findings `query_leads` returns; empty tuples mean "any"."""
+    """Which leads `query_leads` returns; empty tuples mean "any".
+
+    `storage.filters.build_filter` makes one from what an analyst typed, checking every value.
+    Finding-level conditions (kind, score, category) hold for every page of a lead; page-level
+    ones (time, source, actor, contact, keyword, firm) for at least one of its pages; the
+    review state is the lead's (see `query_leads`).
+    """
 
     since: datetime | None = None
     until: datetime | None = None
@@ -113,6 +133,27 @@ class LeadFilter:
     review: tuple[str, ...] = ()
     actor_id: int | None = None
     limit: int | None = None
+    contacts: tuple[str, ...] = ()  # normalized contact values (Entity.key): +8613800138000
+    keyword: str = ""  # in the page title or text
+    firm: str = ""  # part of a business name (advertised or registered), or a USCC
+
+    def narrows(self) -> bool:
+        """True when the filter selects fewer than all leads (a limit does not count)."""
+        return any(
+            (
+                self.since,
+                self.until,
+                self.categories,
+                tuple(self.kinds) not in ((), ("promotion",)),
+                self.min_score,
+                self.sources,
+                self.review,
+                self.actor_id is not None,
+                self.contacts,
+                self.keyword,
+                self.firm,
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -142,6 +183,13 @@ class LeadRow:
     # How each business named on the page checked out against the imported registry (empty
     # before `greywatch registry match --db-entities`): see `_registry_checks`.
     registry: list[dict[str, str]] = field(default_factory=list)
+    # Every URL the same content was found at (the lead's own `url` among them), and when the
+    # content was first and last seen at any of them.
+    urls: list[str] = field(default_factory=list)
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    # The business(es) whose review state the lead shows when it has none of its own.
+    review_from: list[str] = field(default_factory=list)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -602,7 +650,7 @@ def _record_source_pages(
             select(table.c.source_id, table.c.document_id).where(
                 table.c.document_id.in_({doc for _, doc in seen})
             )
-        ).tuples()
+        ).all()
     )
     rows = [
         {"sid": sid, "doc": doc, "run": page.run_id, "at": utc(page.fetched_at)}
@@ -714,53 +762,326 @@ def _excerpt(text: str, evidence: list[dict[str, Any]]) -> str:
     return ("…" if lo > 0 else "") + snippet + ("…" if hi < len(text) else "")
 
 
-def _lead_stmt(f: LeadFilter) -> Any:
-    stmt = select(Finding, Document).join(Document, Finding.document_id == Document.id)
+# Entity kinds that stand for a business: its name as written, or its USCC.
+BUSINESS_KINDS = ("business", "uscc")
+
+# Review states a lead takes over from a business named on its page, strongest first. A
+# lead's own state (anything but "new") always wins over a business's.
+INHERITED_ORDER = ("reported", "confirmed", "dismissed")
+_NEW_RANK = 99  # no state of its own, none from a business
+_FROM_BUSINESS = 10  # added to the rank of a state taken over from a business
+
+# Text hash of an empty text: pages without text are never one lead together.
+_EMPTY_HASH = hashlib.sha256(b"").hexdigest()
+
+# Keys per IN (…) list when loading the pages of many leads (SQLite's variable limit).
+_IN_CHUNK = 500
+
+
+def _rank_of(status: Any) -> Any:
+    """SQL: 1.. for the states in INHERITED_ORDER, _NEW_RANK for "new"."""
+    return case(
+        *((status == s, literal_column(str(i))) for i, s in enumerate(INHERITED_ORDER, 1)),
+        else_=literal_column(str(_NEW_RANK)),
+    )
+
+
+def _status_of_rank(rank: int) -> tuple[str, bool]:
+    """(review state, taken over from a business) for a lead's rank."""
+    if rank >= _NEW_RANK:
+        return "new", False
+    return INHERITED_ORDER[rank % _FROM_BUSINESS - 1], rank > _FROM_BUSINESS
+
+
+def _ranks_of(statuses: Iterable[str]) -> list[int]:
+    """The lead ranks that show each of `statuses` (own or taken over)."""
+    out = []
+    for status in statuses:
+        if status == "new":
+            out.append(_NEW_RANK)
+        else:
+            i = INHERITED_ORDER.index(status) + 1
+            out += [i, i + _FROM_BUSINESS]
+    return out
+
+
+def _business_ranks() -> Any:
+    """Subquery: document id -> rank of the strongest review state of a business on it."""
+    return (
+        select(Mention.document_id, func.min(_rank_of(Entity.review_status)).label("rank"))
+        .join(Entity, Mention.entity_id == Entity.id)
+        .where(Entity.kind.in_(BUSINESS_KINDS), Entity.review_status != "new")
+        .group_by(Mention.document_id)
+        .subquery()
+    )
+
+
+def lead_key() -> Any:
+    """SQL: what makes pages one lead: the hash of their normalized text (pages without
+    text stay apart, keyed by their document id)."""
+    return case(
+        (
+            Document.text_hash.not_in([literal_column("''"), literal_column(f"'{_EMPTY_HASH}'")]),
+            Document.text_hash,
+        ),
+        else_=literal_column("'doc:'") + cast(Document.id, String),
+    )
+
+
+def _finding_conditions(f: LeadFilter) -> list[Any]:
+    """Conditions every page of a lead meets (its analysis): kind, score, category."""
+    conds: list[Any] = []
     if f.kinds:
-        stmt = stmt.where(Finding.kind.in_(f.kinds))
+        conds.append(Finding.kind.in_(f.kinds))
     if f.min_score:
-        stmt = stmt.where(Finding.score >= f.min_score)
+        conds.append(Finding.score >= f.min_score)
+    if f.categories:
+        # JSON containment differs per dialect; the stored list's text contains '"label"'.
+        as_text = cast(Finding.categories, Text)
+        conds.append(or_(*(as_text.contains(json.dumps(c), autoescape=True) for c in f.categories)))
+    return conds
+
+
+def _page_conditions(f: LeadFilter) -> list[Any]:
+    """Conditions one page of a lead meets: when, where, who, what it says."""
+    conds: list[Any] = []
     if f.since:
-        stmt = stmt.where(Document.fetched_at >= utc(f.since))
+        conds.append(Document.fetched_at >= utc(f.since))
     if f.until:
-        stmt = stmt.where(Document.fetched_at < utc(f.until))
+        conds.append(Document.fetched_at < utc(f.until))
     if f.sources:
-        stmt = stmt.where(Document.source_id.in_(f.sources))
+        reached = select(SourcePage.document_id).where(SourcePage.source_id.in_(f.sources))
+        conds.append(or_(Document.source_id.in_(f.sources), Document.id.in_(reached)))
+    if f.actor_id is not None:
+        conds.append(Document.id.in_(_mentioning(Entity.actor_id == f.actor_id)))
+    if f.contacts:
+        keys = sorted({c.lower() for c in f.contacts})
+        conds.append(
+            Document.id.in_(
+                _mentioning(Entity.kind.not_in(BUSINESS_KINDS), func.lower(Entity.key).in_(keys))
+            )
+        )
+    if f.keyword:
+        words = {f.keyword, normalize(f.keyword).text}
+        conds.append(
+            or_(
+                *(
+                    col.contains(w, autoescape=True)
+                    for w in sorted(words)
+                    for col in (Document.title, Document.text)
+                )
+            )
+        )
+    if f.firm:
+        conds.append(Document.id.in_(_mentioning(_firm_condition(f.firm))))
+    return conds
+
+
+def _mentioning(*conds: Any) -> Any:
+    """Subquery: ids of the documents that mention an entity meeting `conds`."""
+    return select(Mention.document_id).join(Entity, Mention.entity_id == Entity.id).where(*conds)
+
+
+def _firm_condition(firm: str) -> Any:
+    """An entity condition: a business named with `firm` in its name (as advertised or as
+    registered), or the USCC `firm`."""
+    name = unicodedata.normalize("NFKC", firm.strip())
+    registered = (
+        select(BusinessMatch.entity_id)
+        .join(Registration, Registration.id == BusinessMatch.registration_id)
+        .where(
+            or_(
+                Registration.name.contains(name, autoescape=True),
+                Registration.uscc == name.upper(),
+            )
+        )
+    )
+    return or_(
+        (Entity.kind == "business") & Entity.key.contains(name, autoescape=True),
+        (Entity.kind == "uscc") & (Entity.key == name.upper()),
+        Entity.id.in_(registered),
+    )
+
+
+def _lead_stmt(f: LeadFilter, finding_ids: Sequence[int] = ()) -> Any:
+    """One row per lead: (representative Finding, its Document, lead key, review rank).
+
+    Pages with the same normalized text are one lead, represented by its oldest finding;
+    its review rank is the strongest over its pages (own states before taken-over ones).
+    """
     if f.review:
         bad = sorted(set(f.review) - set(REVIEW_STATUSES))
         if bad:
             raise ValueError(f"review status must be one of {REVIEW_STATUSES}, not {bad}")
-        stmt = stmt.where(Finding.review_status.in_(f.review))
-    if f.categories:
-        # JSON containment differs per dialect; the stored list's text contains '"label"'.
-        as_text = cast(Finding.categories, Text)
-        stmt = stmt.where(
-            or_(*(as_text.contains(json.dumps(c), autoescape=True) for c in f.categories))
+    biz = _business_ranks()
+    key = lead_key().label("lead_key")
+    own = Finding.review_status != "new"
+    rank = case(
+        (own, _rank_of(Finding.review_status)),
+        else_=func.coalesce(biz.c.rank + _FROM_BUSINESS, _NEW_RANK),
+    )
+    members = _finding_conditions(f)
+    leads = (
+        select(
+            key,
+            func.min(Finding.id).label("rep"),
+            func.min(rank).label("rank"),
+            func.max(Document.fetched_at).label("last_fetch"),
         )
-    if f.actor_id is not None:
-        docs = select(Mention.document_id).join(Entity).where(Entity.actor_id == f.actor_id)
-        stmt = stmt.where(Document.id.in_(docs))
-    stmt = stmt.order_by(Finding.score.desc(), Document.fetched_at.desc(), Finding.id)
+        .select_from(Finding)
+        .join(Document, Finding.document_id == Document.id)
+        .outerjoin(biz, biz.c.document_id == Document.id)
+        .where(*members)
+    )
+    pages = _page_conditions(f)
+    if finding_ids:
+        pages.append(Finding.id.in_(sorted(set(finding_ids))))
+    if pages:
+        hit = (
+            select(lead_key())
+            .select_from(Finding)
+            .join(Document, Finding.document_id == Document.id)
+            .where(*members, *pages)
+        )
+        leads = leads.where(lead_key().in_(hit))
+    leads = leads.group_by(key)
+    if f.review:
+        leads = leads.having(func.min(rank).in_(_ranks_of(f.review)))
+    g = leads.subquery()
+    stmt = (
+        select(Finding, Document, g.c.lead_key, g.c.rank)
+        .join(Document, Finding.document_id == Document.id)
+        .join(g, g.c.rep == Finding.id)
+        .order_by(Finding.score.desc(), g.c.last_fetch.desc(), Finding.id)
+    )
     return stmt.limit(f.limit) if f.limit else stmt
 
 
+@dataclass
+class _Pages:
+    """The pages of one lead: URLs and when the content was first and last seen."""
+
+    urls: list[tuple[datetime, str]] = field(default_factory=list)
+    first: datetime | None = None
+    last: datetime | None = None
+
+
+def _lead_pages(session: Session, keys: list[str], f: LeadFilter) -> dict[str, _Pages]:
+    """lead key -> its pages (those whose analysis meets the filter's finding conditions)."""
+    key = lead_key()
+    out: dict[str, _Pages] = {}
+    seen: dict[int, tuple[datetime, datetime]] = {}
+    docs: list[tuple[str, int, str, datetime]] = []
+    for lo in range(0, len(keys), _IN_CHUNK):
+        chunk = keys[lo : lo + _IN_CHUNK]
+        docs += session.execute(
+            select(key, Document.id, Document.url, Document.fetched_at)
+            .join(Finding, Finding.document_id == Document.id)
+            .where(key.in_(chunk), *_finding_conditions(f))
+        ).all()
+    ids = [doc_id for _, doc_id, _, _ in docs]
+    for lo in range(0, len(ids), _IN_CHUNK):
+        rows = session.execute(
+            select(
+                SourcePage.document_id,
+                func.min(SourcePage.first_seen),
+                func.max(SourcePage.last_seen),
+            )
+            .where(SourcePage.document_id.in_(ids[lo : lo + _IN_CHUNK]))
+            .group_by(SourcePage.document_id)
+        ).all()
+        seen.update({doc_id: (utc(a), utc(b)) for doc_id, a, b in rows})
+    for k, doc_id, url, fetched in docs:
+        at = utc(fetched)
+        first, last = seen.get(doc_id, (at, at))
+        first, last = min(first, at), max(last, at)
+        p = out.setdefault(k, _Pages())
+        p.urls.append((first, url))
+        p.first = first if p.first is None else min(p.first, first)
+        p.last = last if p.last is None else max(p.last, last)
+    for p in out.values():
+        p.urls.sort()
+    return out
+
+
 def query_leads(session: Session, f: LeadFilter) -> list[LeadRow]:
-    """Findings matching `f`, best score first, with contacts, businesses and actors."""
-    pairs = session.execute(_lead_stmt(f)).all()
-    doc_ids = [doc.id for _, doc in pairs]
+    """Leads matching `f`, best score first, with contacts, businesses and actors.
+
+    A lead is one content: pages with the same normalized text (the same ad at several URLs,
+    a thread page repeating another) are one lead with all their URLs. Its review state is
+    its own, else the strongest state of a business named on it (confirming a firm shows on
+    its leads).
+    """
+    rows = session.execute(_lead_stmt(f)).all()
+    doc_ids = [doc.id for _, doc, _, _ in rows]
     by_doc: dict[int, list[tuple[Mention, Entity]]] = {i: [] for i in doc_ids}
     if doc_ids:
-        rows = session.execute(
+        found = session.execute(
             select(Mention, Entity)
             .join(Entity, Mention.entity_id == Entity.id)
             .where(Mention.document_id.in_(doc_ids))
             .order_by(Mention.document_id, Mention.start, Mention.id)
         )
-        for mention, entity in rows:
+        for mention, entity in found:
             by_doc[mention.document_id].append((mention, entity))
     business_ids = {e.id for found in by_doc.values() for _, e in found if e.kind == "business"}
     checks = _registry_checks(session, business_ids)
-    return [_lead_row(finding, doc, by_doc[doc.id], checks) for finding, doc in pairs]
+    pages = _lead_pages(session, [key for _, _, key, _ in rows], f)
+    out = []
+    for finding, doc, key, rank in rows:
+        row = _lead_row(finding, doc, by_doc[doc.id], checks)
+        out.append(_with_lead(row, pages.get(key, _Pages()), by_doc[doc.id], int(rank)))
+    return out
+
+
+def lead_states(session: Session, finding_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """finding id -> (review state, note) of the lead it represents, as `query_leads` shows
+    them (a business's state when the lead has none of its own); ids that are not a lead's
+    representative get their finding's own state. Unknown ids are left out."""
+    ids = sorted(set(finding_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Finding.id, Finding.review_status, Finding.review_note).where(Finding.id.in_(ids))
+    ).all()
+    out = {id_: (status, note) for id_, status, note in rows}
+    shown = session.execute(_lead_stmt(LeadFilter(kinds=()), ids)).all()
+    by_doc: dict[int, list[tuple[Mention, Entity]]] = {doc.id: [] for _, doc, _, _ in shown}
+    for mention, entity in session.execute(
+        select(Mention, Entity)
+        .join(Entity, Mention.entity_id == Entity.id)
+        .where(Mention.document_id.in_(list(by_doc)), Entity.kind.in_(BUSINESS_KINDS))
+    ).all():
+        by_doc[mention.document_id].append((mention, entity))
+    for finding, doc, _, rank in shown:
+        if finding.id in out:
+            row = _with_lead(_lead_row(finding, doc, [], {}), _Pages(), by_doc[doc.id], int(rank))
+            out[finding.id] = (row.review_status, row.review_note)
+    return out
+
+
+def _with_lead(
+    row: LeadRow, pages: _Pages, found: list[tuple[Mention, Entity]], rank: int
+) -> LeadRow:
+    """`row` completed with its lead's URLs, first/last seen and review state."""
+    status, inherited = _status_of_rank(rank)
+    note, source = row.review_note, []
+    if inherited:
+        firms = {
+            e.id: e for _, e in found if e.kind in BUSINESS_KINDS and e.review_status == status
+        }
+        names = [e for e in firms.values() if e.kind == "business"] or list(firms.values())
+        source = list(dict.fromkeys(e.display or e.key for e in names))  # a name before a USCC
+        note = next((e.review_note for e in firms.values() if e.review_note), "")
+    return replace(
+        row,
+        review_status=status,
+        review_note=note,
+        review_from=source,
+        urls=[url for _, url in pages.urls] or [row.url],
+        first_seen=pages.first or row.fetched_at,
+        last_seen=pages.last or row.fetched_at,
+    )
 
 
 def _registry_checks(session: Session, entity_ids: set[int]) -> dict[int, dict[str, str]]:

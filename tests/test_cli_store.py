@@ -110,6 +110,7 @@ def test_leads_table(engine):
     assert result.exit_code == 0, result.output
     assert "2 leads" in result.output
     assert "征信修复 专业处理逾期 不成功不收费" in result.output
+    assert "https://bbs.example.cn/thread-1" in result.output  # the URL under the title
     assert "电话 13800138000" in result.output and "警惕" not in result.output
 
 
@@ -220,9 +221,11 @@ def test_errors_are_greywatch_errors(tmp_path, args, error, message):
         assert not (tmp_path / "empty.db").exists()
 
 
-def test_bad_option_value_is_a_usage_error():
+def test_bad_option_value_is_one_error_naming_the_valid_ones(tmp_path):
     result = runner.invoke(app, ["leads", "--review", "maybe"])
-    assert result.exit_code == 2 and "Invalid value for '--review'" in result.output
+    assert isinstance(result.exception, InputError)
+    assert str(result.exception) == "--review: unknown value 'maybe'"
+    assert result.exception.hint == "use one of: new, confirmed, dismissed, reported"
 
 
 @pytest.mark.parametrize(

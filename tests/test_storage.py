@@ -438,7 +438,8 @@ def _leads_world(session: Session) -> None:
     repo.save_page(
         session,
         page(url="https://example.cn/f/4", fetched_at=T0 - timedelta(days=3)),
-        ad_analysis(score=0.3),
+        # Its own wording: the same text at two URLs is one lead (tests/test_leads_dedupe.py).
+        ad_analysis("征信修复，另一家，电话13800138000", score=0.3),
         "v",
     )
     session.flush()
