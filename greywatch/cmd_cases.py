@@ -6,16 +6,28 @@ storage.review / storage.report, and print one line per result.
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from greywatch.cmd_store import KindChoice, ReviewChoice, leads_app, parse_since
+from greywatch.cmd_store import leads_app
 from greywatch.console import make_console
 from greywatch.errors import GreywatchError, InputError
+from greywatch.filters import (
+    ActorOption,
+    CategoryOption,
+    ContactOption,
+    FirmOption,
+    KeywordOption,
+    KindOption,
+    MinScoreOption,
+    ReviewOption,
+    SinceOption,
+    SourceOption,
+    UntilOption,
+)
 from greywatch.options import DbOption, db_session
 from storage.models import REVIEW_STATUSES
 
@@ -46,27 +58,6 @@ StatusOption = Annotated[
 NoteOption = Annotated[str, typer.Option("--note", "-n", help="Why: the analyst's note.")]
 
 
-def parse_when(value: str | None, flag: str) -> datetime | None:
-    """A date flag read as `greywatch leads` reads it (2026-11-01, 2026-11-01T08:00, 7d)."""
-    return parse_since(value, flag) if value else None
-
-
-def parse_categories(values: list[str]) -> tuple[str, ...]:
-    """Category keys from keys or Chinese names (征信修复 → credit_repair)."""
-    from storage.exports import category_labels
-
-    labels = category_labels()
-    by_label = {v: k for k, v in labels.items()}
-    out = []
-    for v in values:
-        key = v if v in labels else by_label.get(v)
-        if key is None:
-            choices = ", ".join(f"{k} ({n})" for k, n in labels.items())
-            raise InputError(f"--category: unknown category {v!r}", hint=f"use one of: {choices}")
-        out.append(key)
-    return tuple(out)
-
-
 def export_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="File to write.", show_default=False)],
     fmt: Annotated[
@@ -75,29 +66,17 @@ def export_command(
             "--format", "-f", help="csv|xlsx|json (default: from the --out suffix).", metavar="FMT"
         ),
     ] = None,
-    since: Annotated[
-        str | None, typer.Option(help="Fetched on/after: 2026-11-01, 2026-11-01T08:00, 7d, 24h.")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Fetched before: 2026-11-08 or 2026-11-08T12:00.")
-    ] = None,
-    category: Annotated[
-        list[str] | None,
-        typer.Option(help="Service category, key or Chinese name (repeatable): 征信修复 …"),
-    ] = None,
-    kind: Annotated[
-        list[KindChoice] | None,
-        typer.Option(help="Finding kind (repeatable; default promotion)."),
-    ] = None,
-    min_score: Annotated[
-        float | None,
-        typer.Option("--min-score", min=0.0, max=1.0, help="Only leads scoring at least this."),
-    ] = None,
-    source: Annotated[list[str] | None, typer.Option(help="Source id (repeatable).")] = None,
-    review: Annotated[
-        list[ReviewChoice] | None, typer.Option(help="Review status (repeatable).")
-    ] = None,
-    actor: Annotated[int | None, typer.Option(help="Only leads of this actor cluster id.")] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    category: CategoryOption = None,
+    kind: KindOption = None,
+    min_score: MinScoreOption = None,
+    source: SourceOption = None,
+    review: ReviewOption = None,
+    actor: ActorOption = None,
+    contact: ContactOption = None,
+    keyword: KeywordOption = None,
+    firm: FirmOption = None,
     user: UserOption = None,
     db: DbOption = None,
 ) -> None:
@@ -107,7 +86,7 @@ def export_command(
     export is recorded in the export log with its SHA-256.
     """
     from storage.exports import FORMATS, check_output_file, export_leads
-    from storage.repo import LeadFilter
+    from storage.filters import FilterInput, check_known, parse_filter
 
     check_output_file(out)
 
@@ -116,18 +95,23 @@ def export_command(
         raise InputError(
             f"--format: cannot export as {fmt or out.name!r}", hint="use --format csv|xlsx|json"
         )
-    f = LeadFilter(
-        since=parse_when(since, "--since"),
-        until=parse_when(until, "--until"),
-        categories=parse_categories(category or []),
-        kinds=tuple(k.value for k in kind) if kind else ("promotion",),
-        min_score=min_score or 0.0,
-        sources=tuple(source or ()),
-        review=tuple(r.value for r in review or ()),
-        actor_id=actor,
+    flt = parse_filter(
+        FilterInput(
+            since=since,
+            until=until,
+            categories=category or (),
+            kinds=kind or (),
+            min_score=min_score,
+            sources=source or (),
+            review=review or (),
+            actor=actor,
+            contact=contact,
+            keyword=keyword,
+            firm=firm,
+        )
     )
     with db_session(db) as session:
-        result = export_leads(session, f, fmt, out, user=user)
+        result = export_leads(session, check_known(session, flt), fmt, out, user=user)
     _out.print(f"exported {result.rows} leads to {result.path} (sha256 {result.sha256})")
 
 
@@ -161,6 +145,28 @@ def review_business_cmd(
 ) -> None:
     """Set the review status of a business (all names and USCC it is known by)."""
     _review(db, "review_business", ref, status, note)
+
+
+@review_app.command("import")
+def review_import(
+    file: Annotated[
+        Path, typer.Argument(help="The XLSX `leads export` wrote, its 审核状态/审核备注 edited.")
+    ],
+    db: DbOption = None,
+) -> None:
+    """Read back the review decisions made in an exported sheet (all rows checked first:
+    one bad row and nothing is imported)."""
+    from storage.review import import_reviews
+
+    with db_session(db) as session:
+        result = import_reviews(session, file)
+    for it in result.changed:
+        _out.print(f"{it.what} {it.id}: {it.previous} → {it.status}  {it.label}", markup=False)
+    _out.print(
+        f"imported {len(result.changed)} decisions from {file} "
+        f"({result.unchanged} rows unchanged)",
+        markup=False,
+    )
 
 
 @review_app.command("list")
@@ -204,9 +210,11 @@ def report_12315(
     user: UserOption = None,
     db: DbOption = None,
 ) -> None:
-    """Build a 12315 evidence pack (report.html/.docx, captured pages, manifest, zip).
+    """Build a 12315 evidence pack (report.html/.docx, captured pages, screenshots, manifest,
+    zip).
 
-    With --all-confirmed, also writes index.csv listing every pack.
+    A pack already in --out is never overwritten: the next one is written as …-v2.zip.
+    With --all-confirmed, also writes index.csv (index-v2.csv … after earlier batches).
     """
     from storage.exports import check_output_dir
     from storage.report import build_all_confirmed, build_pack, confirmed_businesses
@@ -217,6 +225,7 @@ def report_12315(
             hint="greywatch report 12315 --business 91440300MA5FX0L12G --out packs/",
         )
     check_output_dir(out)
+    index = Path(out) / "index.csv"
     with db_session(db) as session:
         if business:
             results = [build_pack(session, business, out, user=user)]
@@ -238,7 +247,8 @@ def report_12315(
                 def step(name: str) -> None:
                     progress.update(task, description=name, advance=1)
 
-                results = build_all_confirmed(session, out, user=user, progress=step)
+                batch = build_all_confirmed(session, out, user=user, progress=step)
+            results, index = list(batch), batch.index
     for res in results:
         c = res.case
         _out.print(
@@ -249,11 +259,11 @@ def report_12315(
         for note in res.notes:
             _out.print(f"  note: {note}", markup=False)
     if all_confirmed:
-        _out.print(f"index: {Path(out) / 'index.csv'} ({len(results)} packs)")
+        _out.print(f"index: {index} ({len(results)} packs)", markup=False)
         if not results:
             raise GreywatchError(
                 "no evidence pack could be built for the confirmed businesses",
-                hint=f"the notes in {Path(out) / 'index.csv'} say why for each",
+                hint=f"the notes in {index} say why for each",
             )
 
 

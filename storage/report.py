@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -25,7 +27,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipelines.errors import GreywatchError, StorageError
-from pipelines.violations import BusinessFacts, PageTerms, Violation, suspected_violations
+from pipelines.violations import (
+    BusinessFacts,
+    PageTerms,
+    Violation,
+    registry_complete,
+    suspected_violations,
+)
 from storage.db import data_dir
 from storage.exports import (
     atomic_file,
@@ -37,7 +45,16 @@ from storage.exports import (
     make_folder,
     sha256_file,
 )
-from storage.models import Document, Entity, ExportLog, Finding, Mention, utcnow
+from storage.models import (
+    Document,
+    Entity,
+    ExportLog,
+    Finding,
+    Mention,
+    Registration,
+    Source,
+    utcnow,
+)
 from storage.review import BUSINESS_KINDS, BusinessTarget, resolve_business
 
 # Report layout lives in storage/data (violation wording: pipelines/data/violations.yaml).
@@ -47,11 +64,14 @@ CONTACT_KINDS = ("phone", "wechat", "qq", "email", "url")
 # enough for the sentence around the word, short enough for a printed evidence table.
 EXCERPT_CONTEXT = 40
 EXCERPT_MAX = 240
-# Context of a quote in the drafted description: the clause around the word, no more.
-QUOTE_CONTEXT = 24
+# Longest quote in the drafted description: the sentence around the word, cut to this many
+# characters (the cut is at the page's own characters: a quote is always the page's text).
+QUOTE_MAX = 60
+# Where a quoted sentence ends (a quote never runs across these).
+SENTENCE_END = re.compile(r"[。！？!?；;\n\r]")
 # How many quoted passages the drafted description carries (the rest is in the evidence list).
 DESCRIPTION_QUOTES = 3
-MANIFEST_FORMAT = "greywatch-12315-pack/1"
+MANIFEST_FORMAT = "greywatch-12315-pack/2"
 
 Segments = list[tuple[str, bool]]  # excerpt pieces: (text, is a matched word)
 
@@ -68,17 +88,20 @@ class EvidenceItem:
     fetched_at: datetime | None
     published_at: datetime | None
     raw_sha256: str
-    categories: tuple[str, ...]
-    terms: tuple[tuple[str, str], ...]  # (category, lexicon term) of each matched word
+    categories: tuple[str, ...]  # service categories the page's own words belong to
+    terms: tuple[tuple[str, str], ...]  # (category, the word as the page wrote it)
     relation: str  # "提及该企业" or "与上述页面联系方式相同：…"
     segments: Segments
-    quote: str  # the sentence around the first matched word, for the description
+    quote: str  # the page's sentence around its first service word, for the description
     page_file: str
-    screenshot_file: str = ""
+    screenshot_file: str = ""  # taken by the browser at capture time (browser sources)
+    rendering_file: str = ""  # the stored page rendered offline for this pack
+    site: str = ""  # the site by name and domain: 金融生活论坛（bbs.example.cn）
+    encoding: str = ""
 
     @property
     def words(self) -> tuple[str, ...]:
-        """The matched lexicon terms, unique, in page order."""
+        """The page's service words as written, unique, in page order."""
         return tuple(dict.fromkeys(t for _, t in self.terms))
 
 
@@ -101,6 +124,11 @@ class Case:
     generated_at: datetime
     notes: tuple[str, ...] = ()
     registry_basis: str = ""  # why these registration facts belong to the target
+    place: str = ""  # 违法行为发生地: registered address, else the region the ads name
+    authority: str = ""  # the market regulator suggested for the complaint
+    authority_basis: str = ""  # what the suggestion rests on
+    imported: str = ""  # the registry data searched: "2026年11月1日导入的x.csv"
+    requests: tuple[str, ...] = ()  # 请求事项
 
 
 @dataclass(frozen=True)
@@ -181,9 +209,14 @@ def gather_case(session: Session, target: BusinessTarget) -> tuple[Case, list[Do
     docs = own_docs + [d for d, _ in shared]
     relations = {d.id: "提及该企业" for d in own_docs}
     relations |= {d.id: f"与上述页面联系方式相同：{label}" for d, label in shared}
-    evidence = tuple(_evidence_item(n, d, relations[d.id]) for n, d in enumerate(docs, start=1))
+    sites = _site_names(session, docs)
+    evidence = tuple(
+        _evidence_item(n, d, relations[d.id], sites[d.id]) for n, d in enumerate(docs, start=1)
+    )
     reg = target.registration
     verdict = target.match.verdict if target.match else ""
+    files, imported = _imports(session)
+    place, authority, why = jurisdiction(target.name, reg, [d.text or "" for d in docs])
     case = Case(
         name=target.name,
         uscc=target.uscc,
@@ -199,15 +232,21 @@ def gather_case(session: Session, target: BusinessTarget) -> tuple[Case, list[Do
             )
         ),
         verdict=verdict,
-        contacts=tuple(contact_text({"kind": e.kind, "value": e.key}) for e in contacts),
+        contacts=tuple(contact_display(e.kind, e.key) for e in contacts),
         violations=(),
         description=(),
         evidence=evidence,
         generated_at=utcnow(),
         registry_basis=registry_basis(target),
+        place=place,
+        authority=authority,
+        authority_basis=why,
+        imported=imported,
     )
-    violations = _violations(case)
-    case = _replace(case, violations=violations, description=describe(case))
+    regions = [r for r in (_region_of(target.name, reg),) if r]
+    violations = _violations(case, registry_complete(files, regions))
+    case = _replace(case, violations=violations)
+    case = _replace(case, description=describe(case), requests=requests(case))
     return case, docs
 
 
@@ -223,7 +262,7 @@ def registry_basis(target: BusinessTarget) -> str:
         return f"{match.reason}（{row}）"
     if target.ref.upper() == reg.uscc or target.ref == reg.name:
         how = "统一社会信用代码" if target.ref.upper() == reg.uscc else "登记名称"
-        return f"分析人员按{how}“{target.ref}”指定（{row}）"
+        return f"分析人员按{how}{target.ref}指定（{row}）"
     return f"与页面中的名称或统一社会信用代码对应（{row}）"
 
 
@@ -233,46 +272,182 @@ def _replace(case: Case, **changes: Any) -> Case:
     return replace(case, **changes)
 
 
-def _violations(case: Case) -> tuple[Violation, ...]:
+def _violations(case: Case, complete: bool = False) -> tuple[Violation, ...]:
     """The violations `pipelines.violations` finds in the case's facts and evidence pages."""
-    pages = tuple(PageTerms(ev.categories, ev.terms) for ev in case.evidence)
-    facts = BusinessFacts(case.name, case.uscc, case.scope, case.status, case.verdict, pages)
+    pages = tuple(PageTerms(ev.categories, ev.terms, ev.n) for ev in case.evidence)
+    facts = BusinessFacts(
+        case.name, case.uscc, case.scope, case.status, case.verdict, pages, case.imported, complete
+    )
     return suspected_violations(facts)
 
 
+# --- who is behind it, where, and which regulator ------------------------------------------
+
+# Provinces whose government name is not "<name>省".
+PROVINCE_NAMES = {
+    "北京": "北京市",
+    "天津": "天津市",
+    "上海": "上海市",
+    "重庆": "重庆市",
+    "内蒙古": "内蒙古自治区",
+    "广西": "广西壮族自治区",
+    "西藏": "西藏自治区",
+    "宁夏": "宁夏回族自治区",
+    "新疆": "新疆维吾尔自治区",
+    "香港": "香港特别行政区",
+    "澳门": "澳门特别行政区",
+}
+
+
+def authority_of(region: str) -> str:
+    """The market regulator of a region (深圳 → 深圳市市场监督管理局), "" when unknown."""
+    from pipelines.names import vocab
+
+    if not region:
+        return ""
+    if region in PROVINCE_NAMES:
+        return f"{PROVINCE_NAMES[region]}市场监督管理局"
+    if region in vocab().cities:
+        return f"{region}市市场监督管理局"
+    return f"{region}省市场监督管理局"
+
+
+def _region_of(name: str, reg: Registration | None) -> str:
+    """The firm's region: its registration's, its address's, or its name's prefix."""
+    from pipelines.names import find_region
+
+    if reg is not None:
+        return reg.region or find_region(reg.address) or find_region(reg.name)
+    return find_region(name)
+
+
+def jurisdiction(name: str, reg: Registration | None, texts: list[str]) -> tuple[str, str, str]:
+    """(违法行为发生地, suggested authority, what the suggestion rests on): the registered
+    address first, then the region in the firm's name, then places the ads name."""
+    from pipelines.matching import region_hints_from_text
+
+    region = _region_of(name, reg)
+    if reg is not None and reg.address:
+        place = f"{reg.address}（被举报人登记住所）；网络广告发布于证据清单所列网站"
+        why = f"被举报人登记住所位于{region}" if region else "被举报人登记住所"
+    elif region:
+        place = f"{region}（被举报人名称所含地名）；网络广告发布于证据清单所列网站"
+        why = f"被举报人名称所含地名为{region}"
+    else:
+        hints: dict[str, str] = {}
+        for text in texts:
+            for city, how in region_hints_from_text(text).regions().items():
+                hints.setdefault(city, how)
+        if not hints:
+            return "网络广告发布于证据清单所列网站，页面未显示经营地点", "", ""
+        region, how = next(iter(hints.items()))
+        place = f"{region}（广告中的{how}）；网络广告发布于证据清单所列网站"
+        why = f"广告中的{how}指向{region}"
+    authority = authority_of(region)
+    return place, authority, (why + "；以12315平台的受理分派为准") if authority else ""
+
+
+def _imports(session: Session) -> tuple[list[str], str]:
+    """The registry files imported and a sentence naming them with their import dates."""
+    rows = session.execute(
+        select(Registration.source_file, Registration.imported_at)
+        .group_by(Registration.source_file, Registration.imported_at)
+        .order_by(Registration.imported_at)
+    ).all()
+    latest: dict[str, datetime] = {}
+    for file, at in rows:
+        latest[file] = at
+    if not latest:
+        return [], ""
+    said = "、".join(
+        f"{_cn_date(at)}导入的企业登记数据（{Path(f).name or '未记录文件名'}）"
+        for f, at in latest.items()
+    )
+    return list(latest), said
+
+
+def _site_names(session: Session, docs: list[Document]) -> dict[int, str]:
+    """Each document's site by name and domain: 金融生活论坛（bbs.example.cn）."""
+    names = {s.id: s.name for s in session.scalars(select(Source)).all()}
+    out = {}
+    for d in docs:
+        host = _host(d.url)
+        name = names.get(d.source_id or "", "")
+        out[d.id] = f"{name}（{host}）" if name and name != d.source_id else host
+    return out
+
+
+# --- contacts as people read them ------------------------------------------------------------
+
+def contact_display(kind: str, value: str) -> str:
+    """`电话 021-62881234`: a contact as an analyst would dial or search it (one display rule,
+    shared with the lead tables and exports)."""
+    return contact_text({"kind": kind, "value": value})
+
+
+# --- the drafted text ------------------------------------------------------------------------
+
+
 def describe(case: Case) -> tuple[str, ...]:
-    """A short factual account in Chinese: when, where, how many pages, what they said."""
+    """A short factual account in Chinese: when, where, how many pages, what they said.
+
+    Quotation marks only ever enclose the pages' own words, each with its evidence number."""
     ev = case.evidence
     times = [t for t in (e.published_at or e.fetched_at for e in ev) if t]
-    sources = list(dict.fromkeys(e.source_id or _host(e.url) for e in ev))
+    sites = list(dict.fromkeys(e.site or _host(e.url) for e in ev))
     cats = list(dict.fromkeys(category_label(c) for e in ev for c in e.categories))
-    kinds = "、".join(f"“{c}”" for c in cats) or "金融"
+    kinds = "、".join(cats) or "金融"
     span = ""
     if times:
         first, last = _cn_date(min(times)), _cn_date(max(times))
         span = f"{first}至{last}期间，" if first != last else f"{first}，"
     paras = [
-        f"{span}在{'、'.join(sources)}共{len(sources)}个网络来源发现{len(ev)}个页面"
-        f"以“{case.name}”名义或其联系方式发布{kinds}类服务的推广信息。"
+        f"{span}在{'、'.join(sites)}共{len(sites)}个网站发现{len(ev)}个页面"
+        f"以{case.name}名义或其联系方式发布{kinds}类服务的推广信息。"
     ]
     if case.contacts:
         paras.append(f"页面留有的联系方式：{'；'.join(case.contacts)}。")
     quotes = [
-        f"“{e.quote}”（{e.url}，抓取于{_cn_date(e.fetched_at)}）" for e in ev[:DESCRIPTION_QUOTES]
-    ]
-    paras.append("部分页面原文如下：" + "；".join(quotes) + "。")
+        f"“{e.quote}”（证据{e.n}，{e.url}，抓取于{_cn_date(e.fetched_at)}）" for e in ev if e.quote
+    ][:DESCRIPTION_QUOTES]
+    if quotes:
+        paras.append("部分页面原文如下：" + "；".join(quotes) + "。")
     if case.uscc and case.status:
         paras.append(
-            f"企业登记信息显示，该企业统一社会信用代码为{case.uscc}，登记状态为“{case.status}”"
-            + (f"，经营范围为“{case.scope}”。" if case.scope else "。")
+            f"企业登记信息显示，该企业统一社会信用代码为{case.uscc}，登记状态为{case.status}"
+            + (f"，登记的经营范围为：{case.scope}。" if case.scope else "。")
         )
     paras.append("上述页面均在抓取时保存了原始网页并计算SHA-256校验值，详见证据清单与附件。")
     return tuple(paras)
 
 
-def _flat(segments: Segments) -> str:
-    """An excerpt as one line of plain text (line breaks and runs of spaces made one space)."""
-    return " ".join("".join(t for t, _ in segments).split())
+def requests(case: Case) -> tuple[str, ...]:
+    """请求事项: what the complainant asks the regulator to do, from the violations named."""
+    codes = {v.code for v in case.violations}
+    out = ["依法调查核实被举报人发布上述广告及相关经营行为。"]
+    if codes & {"credit_repair", "debt_relief", "refund_agency", "complaint_agency"}:
+        out.append("依法责令停止发布上述广告，并依法予以处理。")
+    if "out_of_scope" in codes or "inactive" in codes or "not_registered" in codes:
+        out.append("依法查处被举报人超出登记范围或无照从事经营活动的行为。")
+    if "not_found" in codes:
+        out.append("核查被举报人是否依法办理登记，并依法处理。")
+    out.append("将处理结果告知举报人。")
+    return tuple(out)
+
+
+def page_quote(text: str, start: int, end: int, limit: int = QUOTE_MAX) -> str:
+    """The page's sentence around text[start:end], cut to `limit` characters around the word:
+    always a substring of `text`, never crossing a line or sentence end."""
+    if not 0 <= start < end <= len(text):
+        return ""
+    left = max((m.end() for m in SENTENCE_END.finditer(text, 0, start)), default=0)
+    stop = SENTENCE_END.search(text, end)
+    right = stop.start() if stop else len(text)
+    if right - left > limit:
+        room = max(0, limit - (end - start))
+        left = max(left, start - room // 2)
+        right = min(right, max(end, left + limit))
+    return text[left:right].strip()
 
 
 def _cn_date(t: datetime | None) -> str:
@@ -334,7 +509,7 @@ def _shared_contact_docs(
     for entity in contacts:
         for doc in _promotion_docs(session, [entity.id]):
             if doc.id not in known and doc.id not in out:
-                out[doc.id] = (doc, contact_text({"kind": entity.kind, "value": entity.key}))
+                out[doc.id] = (doc, contact_display(entity.kind, entity.key))
     return sorted(out.values(), key=lambda p: (_utc_key(p[0].fetched_at), p[0].id))
 
 
@@ -343,12 +518,32 @@ def _utc_key(t: datetime | None) -> str:
     return c.isoformat() if c else ""
 
 
-def _evidence_item(n: int, doc: Document, relation: str) -> EvidenceItem:
+def service_words(text: str, evidence: list[dict[str, Any]]) -> list[tuple[str, int, int]]:
+    """(category, start, end) of each service word in `text`, in page order.
+
+    A word inside a selling cue (“不成功全额退款” holds 退款) is the cue's, not a service the
+    page offers: it is left out. Spans that do not quote their word are re-found."""
+    terms = [e for e in evidence if e.get("kind") == "term"]
+    cues = evidence_spans(text, [e for e in evidence if e.get("kind") == "promotion_cue"])
+    out = []
+    for ev in terms:
+        spans = evidence_spans(text, [ev])
+        if not spans:
+            continue
+        s, e = spans[0]
+        if any(cs <= s and e <= ce and (cs, ce) != (s, e) for cs, ce in cues):
+            continue
+        out.append((str(ev.get("label", "")), s, e))
+    return sorted(set(out), key=lambda t: (t[1], t[2]))
+
+
+def _evidence_item(n: int, doc: Document, relation: str, site: str = "") -> EvidenceItem:
     finding = doc.finding
     evidence = list(finding.evidence or []) if finding else []
     text = doc.text or ""
-    terms = [e for e in evidence if e.get("kind") == "term"]
-    spans = evidence_spans(text, terms)
+    words = service_words(text, evidence)
+    spans = [(s, e) for _, s, e in words]
+    first = min(spans, default=None)
     return EvidenceItem(
         n=n,
         document_id=doc.id,
@@ -358,16 +553,14 @@ def _evidence_item(n: int, doc: Document, relation: str) -> EvidenceItem:
         fetched_at=doc.fetched_at,
         published_at=doc.published_at,
         raw_sha256=doc.raw_sha256,
-        categories=tuple(finding.categories or []) if finding else (),
-        terms=tuple(
-            (str(e.get("label", "")), str(e.get("term") or e.get("raw")))
-            for e in terms
-            if e.get("term") or e.get("raw")
-        ),
+        categories=tuple(dict.fromkeys(c for c, _, _ in words if c)),
+        terms=tuple((c, text[s:e]) for c, s, e in words),
         relation=relation,
         segments=excerpt_segments(text, spans),
-        quote=_flat(excerpt_segments(text, sorted(spans)[:1], QUOTE_CONTEXT)),
+        quote=page_quote(text, *first) if first else "",
         page_file=f"pages/{n:02d}-doc{doc.id}.html",
+        site=site,
+        encoding=doc.encoding or "",
     )
 
 
@@ -376,59 +569,96 @@ def pack_slug(case: Case, target: BusinessTarget) -> str:
     return f"12315-{case.uscc}" if case.uscc else f"12315-entity{target.entities[0].id}"
 
 
+def _reserve(out_dir: Path, slug: str) -> str:
+    """The first free name slug, slug-v2, slug-v3 … whose folder and zip do not exist yet;
+    its folder is created empty here, so no other run can take the same name."""
+    version = 1
+    while True:
+        name = slug if version == 1 else f"{slug}-v{version}"
+        if not (out_dir / f"{name}.zip").exists():
+            try:
+                (out_dir / name).mkdir()
+                return name
+            except FileExistsError:
+                pass
+        version += 1
+
+
+def _publish(tmp: Path, dest: Path) -> None:
+    """Move a finished file to `dest`, refusing (never replacing) an existing file."""
+    try:
+        os.link(tmp, dest)
+    except FileExistsError:
+        raise StorageError(f"{dest} appeared while the pack was written: not overwritten") from None
+    tmp.unlink()
+
+
 def build_pack(
     session: Session, business: str, out_dir: Path, user: str | None = None
 ) -> PackResult:
-    """Build the evidence pack of one business (name, USCC or entity id) under `out_dir`."""
-    from storage.report_render import render_docx, render_html
+    """Build the evidence pack of one business (name, USCC or entity id) under `out_dir`.
+
+    A pack already in `out_dir` is never touched: a second pack of the same business is
+    written beside it as <slug>-v2 (then -v3 …)."""
+    from storage.report_render import render_docx, render_html, render_pages
 
     out_dir = Path(out_dir)
     check_output_dir(out_dir)
     target = resolve_business(session, business)
     case, docs = gather_case(session, target)
     make_folder(out_dir)
-    slug = pack_slug(case, target)
-    work = Path(tempfile.mkdtemp(prefix=f".{slug}.", dir=out_dir))
+    work = Path(tempfile.mkdtemp(prefix=f".{pack_slug(case, target)}.", dir=out_dir))
+    folder: Path | None = None
     try:
         case = _write_pages(case, docs, work)
+        case, slices = render_pages(case, work, [zlib.decompress(d.raw) for d in docs])
         notes = list(case.notes)
-        (work / "report.html").write_text(render_html(case), encoding="utf-8")
-        if not render_docx(case, work / "report.docx"):
+        (work / "report.html").write_text(render_html(case, work), encoding="utf-8")
+        if not render_docx(case, work / "report.docx", work, slices):
             notes.append("python-docx is not installed: report.docx was not written")
         manifest = _manifest(case, work, business)
         (work / "manifest.json").write_text(
             json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
         )
+        slug = _reserve(out_dir, pack_slug(case, target))
         folder = out_dir / slug
-        if folder.exists():
-            shutil.rmtree(folder)
-        work.rename(folder)
+        work.rename(folder)  # onto the empty folder reserved for it
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
+        if folder is not None and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
         raise
     zip_path = out_dir / f"{slug}.zip"
     files = sorted(p for p in folder.rglob("*") if p.is_file())
-    with atomic_file(zip_path) as tmp:
+    fd, name = tempfile.mkstemp(prefix=f".{slug}.zip.", suffix=".part", dir=out_dir)
+    os.close(fd)
+    tmp = Path(name)
+    try:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
             for p in files:
                 zf.write(p, f"{slug}/{p.relative_to(folder).as_posix()}")
-        session.add(
-            ExportLog(
-                user=current_user(user),
-                what="report",
-                format="zip",
-                filters={"business": business, "uscc": case.uscc, "name": case.name},
-                rows=len(case.evidence),
-                path=str(zip_path.resolve()),
-                sha256=sha256_file(tmp),
-            )
+        digest = sha256_file(tmp)
+        _publish(tmp, zip_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    session.add(
+        ExportLog(
+            user=current_user(user),
+            what="report",
+            format="zip",
+            filters={"business": business, "uscc": case.uscc, "name": case.name},
+            rows=len(case.evidence),
+            path=str(zip_path.resolve()),
+            sha256=digest,
         )
-        session.flush()
+    )
+    session.flush()
     return PackResult(zip_path, files, manifest, folder, case, notes)
 
 
 def _write_pages(case: Case, docs: list[Document], work: Path) -> Case:
-    """Save each captured page byte-for-byte (checked against its SHA-256) and screenshots."""
+    """Save each captured page byte-for-byte (checked against its SHA-256) and the screenshot
+    the browser took at capture time, where there is one."""
     (work / "pages").mkdir()
     items, notes = [], list(case.notes)
     for item, doc in zip(case.evidence, docs, strict=True):
@@ -472,7 +702,8 @@ def _manifest(case: Case, work: Path, business: str) -> dict[str, Any]:
     files = sorted(p for p in work.rglob("*") if p.is_file() and p.name != "manifest.json")
     return {
         "format": MANIFEST_FORMAT,
-        "generated_at": case.generated_at.isoformat(),
+        "generated_at": _iso(case.generated_at),
+        "time_zone": "times are ISO 8601 with their UTC offset (+08:00: Beijing time)",
         "requested": business,
         "target": {
             "name": case.name,
@@ -487,10 +718,13 @@ def _manifest(case: Case, work: Path, business: str) -> dict[str, Any]:
             {
                 "document_id": e.document_id,
                 "url": e.url,
-                "fetched_at": e.fetched_at.isoformat() if e.fetched_at else None,
+                "site": e.site,
+                "fetched_at": _iso(e.fetched_at),
+                "published_at": _iso(e.published_at),
                 "raw_sha256": e.raw_sha256,
                 "file": e.page_file,
                 "screenshot": e.screenshot_file or None,
+                "rendering": e.rendering_file or None,
             }
             for e in case.evidence
         ],
@@ -503,6 +737,12 @@ def _manifest(case: Case, work: Path, business: str) -> dict[str, Any]:
             for p in files
         ],
     }
+
+
+def _iso(t: datetime | None) -> str | None:
+    """A stored time as ISO 8601 in Beijing time, with its offset (2026-11-03T10:30:00+08:00)."""
+    c = china_time(t)
+    return c.isoformat() if c else None
 
 
 def confirmed_businesses(session: Session) -> list[Entity]:
@@ -520,17 +760,34 @@ INDEX_HEADER = ("序号", "企业名称", "统一社会信用代码", "登记状
 INDEX_HEADER += ("压缩包", "压缩包SHA-256", "备注")
 
 
+class PackList(list[PackResult]):
+    """The packs of one batch, and the index file listing them."""
+
+    index: Path
+
+
+def index_path(out_dir: Path) -> Path:
+    """index.csv, or index-v2.csv … when an earlier batch's index is there (never replaced)."""
+    version = 1
+    while True:
+        path = out_dir / ("index.csv" if version == 1 else f"index-v{version}.csv")
+        if not path.exists():
+            return path
+        version += 1
+
+
 def build_all_confirmed(
     session: Session,
     out_dir: Path,
     user: str | None = None,
     progress: Callable[[str], None] | None = None,
-) -> list[PackResult]:
-    """One pack per confirmed business (a firm once, however many names it has) + index.csv."""
+) -> PackList:
+    """One pack per confirmed business (a firm once, however many names it has) + an index
+    (index.csv, or index-v2.csv … beside the earlier batches' ones)."""
     out_dir = Path(out_dir)
     check_output_dir(out_dir)
     seen: set[tuple[Any, ...]] = set()
-    results: list[PackResult] = []
+    results = PackList()
     rows: list[list[Any]] = []
     for entity in confirmed_businesses(session):
         target = resolve_business(session, str(entity.id))
@@ -562,11 +819,12 @@ def build_all_confirmed(
             ]
         )
     make_folder(out_dir)
-    with (
-        atomic_file(out_dir / "index.csv") as tmp,
-        tmp.open("w", encoding="utf-8-sig", newline="") as fh,
-    ):
-        w = csv.writer(fh)
-        w.writerow(INDEX_HEADER)
-        w.writerows(rows)
+    results.index = index_path(out_dir)
+    with atomic_file(results.index) as tmp:
+        with tmp.open("w", encoding="utf-8-sig", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(INDEX_HEADER)
+            w.writerows(rows)
+        if results.index.exists():  # another batch took the name meanwhile: take the next
+            results.index = index_path(out_dir)
     return results

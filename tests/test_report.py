@@ -123,8 +123,15 @@ def test_pack_for_out_of_scope_firm_verifies_against_manifest(
         XINCHENG_USCC,
         "张三",
         XINCHENG_SCOPE,
-        "发布“征信修复”类虚假违法广告",
+        "发布征信修复类虚假广告",
         "超出登记的经营范围从事经营活动",
+        # the page's own words, each with its evidence number; the scope rules, not credit law
+        "“征信修复”（证据1）、“消除逾期”（证据1）、“征信洗白”（证据2）",
+        "《中华人民共和国市场主体登记管理条例》第十四条",
+        # a fileable structure: complainant to fill in, place and authority, requests
+        "一、举报人信息（由举报人填写）",
+        "深圳市市场监督管理局",
+        "五、请求事项",
         "<mark>征信修复</mark>",
         "<mark>征信洗白</mark>",
         "电话 13800138000",
@@ -141,12 +148,12 @@ def test_pack_for_out_of_scope_firm_verifies_against_manifest(
     # the description states facts from the evidence: dates (China time), sources, counts, quotes
     first, contacts, quotes, registration, closing = result.case.description
     assert first == (
-        "2026年11月3日至2026年11月5日期间，在demo-forum、demo-blog共2个网络来源发现2个页面"
-        f"以“{XINCHENG}”名义或其联系方式发布“征信修复”类服务的推广信息。"
+        "2026年11月3日至2026年11月5日期间，在forum.demo.test、blog.demo.test共2个网站发现2个页面"
+        f"以{XINCHENG}名义或其联系方式发布征信修复类服务的推广信息。"
     )
     assert contacts == "页面留有的联系方式：电话 13800138000；微信 xinc888。"
     assert "专业征信修复，消除逾期记录" in quotes and "http://blog.demo.test/p/7" in quotes
-    assert f"统一社会信用代码为{XINCHENG_USCC}，登记状态为“存续”" in registration
+    assert f"统一社会信用代码为{XINCHENG_USCC}，登记状态为存续" in registration
     assert "SHA-256" in closing
 
     log = session.scalars(select(ExportLog).where(ExportLog.what == "report")).one()
@@ -165,8 +172,9 @@ def test_pack_pages_are_the_captured_bytes_even_when_not_utf8(
 @pytest.mark.parametrize(
     ("ref", "violation", "fact"),
     [
-        (ANXIN_USCC, "企业登记状态为“注销”后仍以其名义对外宣传经营", "<mark>停息挂账</mark>"),
-        (HENGTONG, "涉嫌未经登记从事经营活动（无照经营）", "未检索到该名称的登记记录"),
+        (ANXIN_USCC, "企业登记状态为注销后仍以其名义对外宣传经营", "<mark>停息挂账</mark>"),
+        # absent from the imported registry only: not 无照经营, but "not found in DATA (FILE)"
+        (HENGTONG, "在已导入的企业登记数据中未检索到该名称", "（registry-2026-11.csv）中未检索到"),
     ],
 )
 def test_pack_names_inactive_and_unregistered_firms(
@@ -318,6 +326,7 @@ def test_screenshots_are_packed_and_listed(
     manifest = verify_pack(lite, result.folder, result.zip_path)
     first, second = manifest["documents"]
     assert first["screenshot"] == f"screenshots/01-doc{doc.id}.png"
+    assert first["rendering"] == f"screenshots/01-doc{doc.id}-offline.png"
     assert (result.folder / first["screenshot"]).read_bytes() == shot.read_bytes()
     assert second["screenshot"] is None
     assert result.notes == [f"screenshot of document {other.id} not found: {home / 'gone.png'}"]
