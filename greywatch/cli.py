@@ -8,8 +8,10 @@ import typer
 
 from greywatch import (
     cmd_analyze,
+    cmd_business,
     cmd_cases,
     cmd_crawl,
+    cmd_exports,
     cmd_learn,
     cmd_link,
     cmd_registry,
@@ -49,6 +51,8 @@ for module in (
     cmd_cases,
     cmd_learn,
     cmd_terms,
+    cmd_exports,
+    cmd_business,
 ):
     module.register(app)
 
