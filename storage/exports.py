@@ -127,9 +127,10 @@ def registry_text(check: dict[str, Any]) -> str:
 
 
 def matched_words(evidence: list[dict[str, Any]]) -> list[str]:
-    """The lexicon terms that matched (unique, in page order)."""
-    terms = [str(e.get("term") or e.get("raw") or "") for e in evidence if e.get("kind") == "term"]
-    return [t for t in dict.fromkeys(terms) if t]
+    """The service words as the page wrote them (unique, in page order): never the lexicon's
+    canonical entry, which the page may not have used (帮你上岸 matches the entry 逾期上岸)."""
+    words = [str(e.get("raw") or e.get("term") or "") for e in evidence if e.get("kind") == "term"]
+    return [w for w in dict.fromkeys(words) if w]
 
 
 COLUMNS: tuple[Column, ...] = (

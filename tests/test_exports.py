@@ -278,3 +278,24 @@ def test_cli_refusal_prints_error_and_hint(
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[0].startswith("error: refusing to export every lead")
     assert lines[1].startswith("hint:") and "--since" in lines[1]
+
+
+@pytest.mark.parametrize(
+    ("evidence", "expected"),
+    [
+        ([{"kind": "term", "term": "逾期上岸", "raw": "帮你上岸"}], ["帮你上岸"]),
+        ([{"kind": "term", "term": "征信修复", "raw": "徵信修復"}], ["徵信修復"]),
+        (
+            [
+                {"kind": "term", "term": "征信修复", "raw": "征信修复"},
+                {"kind": "promotion_cue", "term": "不成功全额退款", "raw": "不成功全额退款"},
+                {"kind": "term", "term": "征信修复", "raw": "征信修复"},
+            ],
+            ["征信修复"],
+        ),
+    ],
+)
+def test_matched_words_quote_the_page_not_the_lexicon(evidence, expected) -> None:
+    from storage.exports import matched_words
+
+    assert matched_words(evidence) == expected
