@@ -12,6 +12,7 @@ probability of "promotion". The model is a single `.npz` file of arrays and JSON
 from __future__ import annotations
 
 import json
+import math
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -134,6 +135,7 @@ class DetectorModel:
         self._w_all = np.hstack([self.w_ngram, self.c_ngram])
         self._s_all = np.hstack([self.w_signal, self.c_signal])
         self._b_all = np.concatenate([self.bias, self.c_bias])
+        self._platt = (float(self.platt[0]), float(self.platt[1]))
 
     @classmethod
     def load(cls, path: Path | str) -> DetectorModel:
@@ -174,10 +176,10 @@ class DetectorModel:
         buckets, blocks = ngram_buckets(text, self.bits)
         idx, vals, first = ngram_vector(text, self.bits, buckets)
         rows = self._w_all[idx]  # one gather for the kind and the category weights
-        z = vals @ rows + signal_values @ self._s_all + self._b_all
-        probs = _softmax(z[:3])
-        cats = 1.0 / (1.0 + np.exp(-z[3:]))
-        score = self.calibrate(float(probs[0]))
+        z = (vals @ rows + signal_values @ self._s_all + self._b_all).tolist()
+        probs = _softmax(z[:3])  # a handful of numbers: plain floats beat numpy calls here
+        cats = [1.0 / (1.0 + math.exp(-v)) for v in z[3:]]
+        score = self.calibrate(probs[0])
         kind = _kind_of(score, probs)
         signals: tuple[tuple[str, float], ...] = ()
         ngrams: tuple[tuple[str, float], ...] = ()
@@ -187,9 +189,9 @@ class DetectorModel:
             if kind != "other" or score >= EXPLAIN_OTHER_FROM:
                 ngrams = _top_ngrams(text, blocks, first, vals, rows[:, :3], k)
         return Prediction(
-            {kd: float(p) for kd, p in zip(KINDS, probs, strict=True)},
+            dict(zip(KINDS, probs, strict=True)),
             score,
-            {c: float(p) for c, p in zip(self.categories, cats, strict=True)},
+            dict(zip(self.categories, cats, strict=True)),
             signals,
             ngrams,
         )
@@ -197,16 +199,18 @@ class DetectorModel:
     def calibrate(self, p_promotion: float) -> float:
         """Platt-scaled probability that the page is a promotion."""
         p = min(max(p_promotion, 1e-6), 1 - 1e-6)
-        a, b = (float(v) for v in self.platt)
-        return float(1.0 / (1.0 + np.exp(-(a * np.log(p / (1 - p)) + b))))
+        a, b = self._platt
+        return 1.0 / (1.0 + math.exp(-(a * math.log(p / (1 - p)) + b)))
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max())
-    return e / e.sum()
+def _softmax(z: list[float]) -> list[float]:
+    top = max(z)
+    e = [math.exp(v - top) for v in z]
+    total = sum(e)
+    return [v / total for v in e]
 
 
-def _kind_of(score: float, probs: np.ndarray) -> str:
+def _kind_of(score: float, probs: Sequence[float]) -> str:
     """Promotion exactly when the calibrated score is ≥ 0.5; otherwise the likelier of the two."""
     if score >= 0.5:
         return "promotion"
@@ -215,7 +219,7 @@ def _kind_of(score: float, probs: np.ndarray) -> str:
 
 def kind_of(score: float, probs: dict[str, float]) -> str:
     """Public form of the decision rule, for evaluation code that holds dict probabilities."""
-    return _kind_of(score, np.array([probs[k] for k in KINDS]))
+    return _kind_of(score, [probs[k] for k in KINDS])
 
 
 def _margin(w: np.ndarray, k: int) -> np.ndarray:

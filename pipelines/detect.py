@@ -164,7 +164,7 @@ def detect(
     one is installed; the rules decide otherwise. Either way the reason says why in Chinese.
     """
     rules = rule_verdict(view, hits, contacts)
-    evidence = tuple(_evidence(view, h) for h in hits)
+    evidence = _evidence_of(view, hits)
     learned = load_model() if model is True else (model or None)
     if learned is None or len(view.text) < MIN_MODEL_CHARS:
         return Detection(rules.kind, rules.categories, rules.score, evidence, rules.reason)
@@ -258,6 +258,16 @@ def _reason(
     return f"{head}（推广概率 {pred.score:.2f}）：" + ("；".join(parts) or "无明显信号")
 
 
-def _evidence(view: NormalizedText, hit: Hit) -> Evidence:
-    s, e = view.to_original(hit.start, hit.end)
-    return Evidence(hit.entry.kind, hit.entry.label, hit.entry.term, view.original[s:e], s, e)  # type: ignore[arg-type]
+def _evidence_of(view: NormalizedText, hits: Sequence[Hit]) -> tuple[Evidence, ...]:
+    """Each hit as evidence quoting the original text. A page holds dozens of hits, so the
+    offset map is read inline rather than through `to_original` per hit."""
+    orig, offs = view.original, view.offsets
+    out = []
+    for h in hits:
+        e = h.entry
+        if offs is None:
+            start, end = h.start, h.end
+        else:
+            start, end = offs[h.start], offs[h.end - 1] + 1
+        out.append(Evidence(e.kind, e.label, e.term, orig[start:end], start, end))  # type: ignore[arg-type]
+    return tuple(out)
