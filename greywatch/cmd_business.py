@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from greywatch.console import echo_json, make_console
-from greywatch.options import DbOption, db_session
+from greywatch.options import DbOption, JsonOption, db_session
 
 _out = make_console()
 
@@ -26,9 +26,7 @@ def businesses(
             metavar="STATE", help="Only firms in this review state (repeatable): new|confirmed|…"
         ),
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print JSON (one array) instead of a table.")
-    ] = False,
+    as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """List firms: USCC, registry verdict, review state and lead count, most leads first.

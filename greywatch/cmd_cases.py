@@ -163,8 +163,7 @@ def review_import(
     for it in result.changed:
         _out.print(f"{it.what} {it.id}: {it.previous} → {it.status}  {it.label}", markup=False)
     _out.print(
-        f"imported {len(result.changed)} decisions from {file} "
-        f"({result.unchanged} rows unchanged)",
+        f"imported {len(result.changed)} decisions from {file} ({result.unchanged} rows unchanged)",
         markup=False,
     )
 

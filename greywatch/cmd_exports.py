@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from greywatch.console import echo_json, make_console
-from greywatch.options import DbOption, db_session
+from greywatch.options import DbOption, JsonOption, db_session
 from pipelines.display import beijing_bare, header
 
 _out = make_console()
@@ -29,9 +29,7 @@ def exports(
     limit: Annotated[
         int, typer.Option(min=0, help="How many exports, newest first (0: all).")
     ] = DEFAULT_EXPORTS_LIMIT,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print JSON (one array) instead of a table.")
-    ] = False,
+    as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """List recorded exports, newest first: when, who, what, filter, rows, file and SHA-256."""

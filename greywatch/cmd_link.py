@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from greywatch.console import echo_json, make_console
-from greywatch.options import DbOption, db_session
+from greywatch.options import DbOption, JsonOption, db_session
 
 _out = make_console()
 _err = make_console(stderr=True)
@@ -25,7 +25,6 @@ _err = make_console(stderr=True)
 MinSizeOption = Annotated[
     int, typer.Option("--min-size", min=1, help="Only clusters of at least this many documents.")
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 LimitOption = Annotated[int | None, typer.Option("--limit", min=1, help="Show at most N rows.")]
 
 
@@ -188,6 +187,7 @@ def actors(
         f"{window} h of each other); suggestions to review, not proof",
         markup=False,
     )
+
 
 templates = _listing_command(
     "list_templates", "templates",

@@ -32,12 +32,11 @@ from greywatch.filters import (
     SourceOption,
     UntilOption,
 )
-from greywatch.options import DbOption, open_engine
+from greywatch.options import DbOption, JsonOption, open_engine
 from greywatch.tables import leads_table
 from pipelines.timeutil import parse_since as parse_since  # cmd_terms imports it from here
 
 if TYPE_CHECKING:
-
     from pipelines.model import Analysis
     from storage.models import CrawlRun, Document
     from storage.repo import LeadRow
@@ -148,9 +147,7 @@ def leads(
     limit: Annotated[
         int, typer.Option(help="How many leads, best score first (0: all).")
     ] = DEFAULT_LEADS_LIMIT,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print JSON (one array) instead of a table.")
-    ] = False,
+    as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """List leads: promotions of credit repair, debt relief, proxy refunds or complaints.

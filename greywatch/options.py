@@ -22,6 +22,8 @@ DbOption = Annotated[
     ),
 ]
 
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
 
 def open_engine(db: str | None, *, create: bool = False) -> Engine:
     """The engine for --db, its schema made (new database) or checked (existing one).

@@ -580,26 +580,28 @@ class SuggestedActorRow:
     proven_actor_ids: list[int]
 
 
-def _page_text(raw: bytes | None, encoding: str) -> str:
-    """The stored page's visible text, roughly (tags, scripts and styles dropped)."""
+def _stored_page(raw: bytes | None, encoding: str) -> str:
+    """The stored (zlib-compressed) page as text; "" when absent or unreadable."""
     if not raw:
         return ""
     try:
-        page = zlib.decompress(raw).decode(encoding or "utf-8", errors="replace")
+        return zlib.decompress(raw).decode(encoding or "utf-8", errors="replace")
     except (LookupError, zlib.error):
         return ""
-    return " ".join(html_lib.unescape(_TAG.sub(" ", page)).split())
+
+
+def _page_text(raw: bytes | None, encoding: str) -> str:
+    """The stored page's visible text, roughly (tags, scripts and styles dropped)."""
+    page = _stored_page(raw, encoding)
+    return " ".join(html_lib.unescape(_TAG.sub(" ", page)).split()) if page else ""
 
 
 def _selected(raw: bytes | None, encoding: str, query: str) -> str:
     """Text of the first node a source's field selector picks on the stored page."""
     from parsel import Selector
 
-    if not raw:
-        return ""
-    try:
-        page = zlib.decompress(raw).decode(encoding or "utf-8", errors="replace")
-    except (LookupError, zlib.error):
+    page = _stored_page(raw, encoding)
+    if not page:
         return ""
     sel = Selector(text=page)
     nodes = sel.xpath(query) if query.startswith(("/", "(", "./")) else sel.css(query)
