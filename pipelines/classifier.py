@@ -244,7 +244,8 @@ def _top_ngrams(
     k: int,
     n: int = 4,
 ) -> tuple[tuple[str, float], ...]:
-    """The multi-character n-grams of the page that pushed hardest toward the verdict."""
+    """The multi-character n-grams (letters and characters only, no punctuation) of the page
+    that pushed hardest toward the verdict."""
     if not len(vals):
         return ()
     contrib = vals * _margin(w, k)
@@ -255,7 +256,7 @@ def _top_ngrams(
         if contrib[i] <= 0.02 or len(out) >= n:
             break
         gram = _gram_at(text, blocks, int(first[i]))
-        if len(gram) >= 2 and gram not in seen and not any(gram in s for s in seen):
+        if len(gram) >= 2 and gram.isalnum() and not any(gram in s for s in seen):
             seen.add(gram)
             out.append((gram, round(float(contrib[i]), 3)))
     return tuple(out)

@@ -216,3 +216,11 @@ def test_page_signals(text: str, signal: str, value: float) -> None:
     hits = Lexicon.load().find(view)
     values = page_signals(sig, norm.text, view.text, hits, extract_contacts(text), 0)
     assert values[sig.names.index(signal)] == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", UNSEEN_PROMOTIONS + UNSEEN_WARNINGS)
+def test_reason_quotes_words_not_punctuation(text: str) -> None:
+    reason = analyze_text(text).detection.reason
+    if "文本特征" in reason:
+        grams = reason.split("文本特征 ", 1)[1].strip("“”").split("”“")
+        assert grams and all(g.isalnum() for g in grams), reason
