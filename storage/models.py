@@ -129,6 +129,10 @@ class Document(Base):
     raw: Mapped[bytes] = mapped_column(LargeBinary)  # zlib-compressed response body
     raw_sha256: Mapped[str] = mapped_column(String(64), index=True)  # of the uncompressed body
     text_hash: Mapped[str] = mapped_column(String(64), default="")  # SHA-256 of normalized text
+    # Which lead the page belongs to: set when the page is saved (storage.repo.lead_keys_of):
+    # another page of the same thread's key, else the page's own text_hash. Kept as it is on
+    # re-analysis, since other pages of the lead may share it.
+    lead_key: Mapped[str] = mapped_column(String(64), default="", index=True)
     encoding: Mapped[str] = mapped_column(String(40), default="")
     http_status: Mapped[int] = mapped_column(Integer, default=200)
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)

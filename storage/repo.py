@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 import unicodedata
 import zlib
 from collections.abc import Callable, Iterable, Sequence
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import PurePath
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import (
     String,
@@ -183,8 +185,8 @@ class LeadRow:
     # How each business named on the page checked out against the imported registry (empty
     # before `greywatch registry match --db-entities`): see `_registry_checks`.
     registry: list[dict[str, str]] = field(default_factory=list)
-    # Every URL the same content was found at (the lead's own `url` among them), and when the
-    # content was first and last seen at any of them.
+    # Every URL the lead was found at (the lead's own `url` among them: copies of its text,
+    # its thread's other pages), and when it was first and last seen at any of them.
     urls: list[str] = field(default_factory=list)
     first_seen: datetime | None = None
     last_seen: datetime | None = None
@@ -537,6 +539,107 @@ def _document_values(page: PageRecord, analysis: Analysis) -> dict[str, Any]:
     }
 
 
+# Query parameters that number the pages of a thread: left out of a URL's skeleton.
+PAGE_PARAMS = frozenset({"page", "p", "pn"})
+
+# A run of digits, with the numbers that follow it in the same path segment ("101-2-1",
+# "555_2"): one placeholder in a URL's skeleton.
+_PATH_NUMBERS = re.compile(r"\d+(?:[-_]\d+)*")
+_DIGITS = re.compile(r"\d+")
+_SLOT = "{n}"
+
+
+def _query_parts(query: str) -> list[str]:
+    """The query's `name=value` parts, sorted, without the page parameters (undecoded)."""
+    parts = (part for part in query.split("&") if part)
+    return sorted(p for p in parts if p.partition("=")[0].lower() not in PAGE_PARAMS)
+
+
+def url_skeleton(url: str) -> str:
+    """The URL with every run of digits replaced by one placeholder (in the path, a run and
+    the numbers joined to it by "-" or "_": `thread-101-2-1.html` and `555_2.html` read like
+    `thread-101-1-1.html` and `555.html`), query parameters sorted, `page`/`p`/`pn` dropped,
+    the fragment dropped."""
+    parts = urlsplit(url)
+    host = _DIGITS.sub(_SLOT, parts.netloc.lower())
+    path = _PATH_NUMBERS.sub(_SLOT, parts.path)
+    query = "&".join(_DIGITS.sub(_SLOT, q) for q in _query_parts(parts.query))
+    return f"{parts.scheme.lower()}://{host}{path}" + (f"?{query}" if query else "")
+
+
+def thread_id(url: str) -> str:
+    """The thread a URL shows: every run of digits of the path's folders plus the first run of
+    its last segment (`101` of `thread-101-2-1.html`, `2024,05,17,8812` of
+    `/2024-05-17/8812.html`, so two articles of one day stay apart), or for a path without
+    digits every run of digits of its query but the page parameters (`101` of
+    `viewthread.php?tid=101&page=2`); "" if none."""
+    parts = urlsplit(url)
+    folders, _, last = parts.path.rpartition("/")
+    first = _DIGITS.search(last)
+    runs = _DIGITS.findall(folders) + ([first.group()] if first else [])
+    if runs:
+        return ",".join(runs)
+    return ",".join(_DIGITS.findall("&".join(_query_parts(parts.query))))
+
+
+def _title_key(title: str) -> str:
+    """A title as compared between pages: normalized, spacing collapsed."""
+    return " ".join(normalize(title).text.split())
+
+
+def _thread_page(source_id: str | None, title: str, url: str) -> tuple[str, ...] | None:
+    """What pages of one thread share (source, normalized title, URL skeleton, thread id);
+    None for a page without a source or a title, which never joins another."""
+    title_key = _title_key(title)
+    if not source_id or not title_key:
+        return None
+    return source_id, title_key, url_skeleton(url), thread_id(url)
+
+
+def _own_key(key: str) -> bool:
+    """True for a lead key that can be shared (pages without text are never one lead)."""
+    return key not in ("", _EMPTY_HASH)
+
+
+def lead_keys_of(session: Session, values: list[dict[str, Any]]) -> list[str]:
+    """The lead key of each page about to be saved (`_document_values` rows, in order).
+
+    A page of a forum thread joins the lead of the thread's other pages: a page already
+    stored (or earlier in `values`) with the same source, the same non-empty normalized title
+    and the same URL skeleton and thread id (`url_skeleton`, `thread_id`) gives its lead key,
+    the oldest such page's. Both conditions on the URL are needed: generic titles ("帖子详情")
+    are shared by unrelated threads, and different thread ids have the same skeleton. Any
+    other page's key is its own text hash, so exact copies stay one lead. Stored pages are
+    looked up by their title as written or normalized.
+    """
+    wanted = [_thread_page(v["source_id"], v["title"], v["url"]) for v in values]
+    sources = {w[0] for w in wanted if w}
+    titles = {t for v, w in zip(values, wanted, strict=True) if w for t in (v["title"], w[1])}
+    known: dict[tuple[str, ...], str] = {}
+    if sources:
+        table = Document.__table__
+        rows = session.connection().execute(
+            select(table.c.source_id, table.c.title, table.c.url, table.c.lead_key)
+            .where(
+                table.c.source_id.in_(sorted(sources)),
+                table.c.title.in_(sorted(titles)),
+                table.c.lead_key.not_in(["", _EMPTY_HASH]),
+            )
+            .order_by(table.c.id)
+        )
+        for source_id, title, url, key in rows:
+            found = _thread_page(source_id, title, url)
+            if found:
+                known.setdefault(found, key)
+    keys = []
+    for v, w in zip(values, wanted, strict=True):
+        key = known.get(w, v["text_hash"]) if w else v["text_hash"]
+        if w and _own_key(key):
+            known.setdefault(w, key)
+        keys.append(key)
+    return keys
+
+
 def _ensure_sources(session: Session, source_ids: set[str]) -> None:
     """Give every unknown source id a minimal row (name = id).
 
@@ -591,6 +694,8 @@ def _save_unique(
     _ensure_sources(session, {p.source_id for p, _ in pages if p.source_id})
     session.flush()
     values = [_document_values(page, analysis) for page, analysis in pages]
+    for v, key in zip(values, lead_keys_of(session, values), strict=True):
+        v["lead_key"] = key
     urls = [v["url"] for v in values]
     stored = _stored(session, urls)
     conn, table = session.connection(), Document.__table__
@@ -817,12 +922,13 @@ def _business_ranks() -> Any:
 
 
 def lead_key() -> Any:
-    """SQL: what makes pages one lead: the hash of their normalized text (pages without
-    text stay apart, keyed by their document id)."""
+    """SQL: what makes pages one lead: their stored lead key (`lead_keys_of`: the pages of
+    one thread, the copies of one text); pages without text stay apart, keyed by their
+    document id."""
     return case(
         (
-            Document.text_hash.not_in([literal_column("''"), literal_column(f"'{_EMPTY_HASH}'")]),
-            Document.text_hash,
+            Document.lead_key.not_in([literal_column("''"), literal_column(f"'{_EMPTY_HASH}'")]),
+            Document.lead_key,
         ),
         else_=literal_column("'doc:'") + cast(Document.id, String),
     )
@@ -906,7 +1012,7 @@ def _firm_condition(firm: str) -> Any:
 def _lead_stmt(f: LeadFilter, finding_ids: Sequence[int] = ()) -> Any:
     """One row per lead: (representative Finding, its Document, lead key, review rank).
 
-    Pages with the same normalized text are one lead, represented by its oldest finding;
+    Pages with the same lead key are one lead, represented by its oldest finding;
     its review rank is the strongest over its pages (own states before taken-over ones).
     """
     if f.review:
@@ -1007,8 +1113,8 @@ def _lead_pages(session: Session, keys: list[str], f: LeadFilter) -> dict[str, _
 def query_leads(session: Session, f: LeadFilter) -> list[LeadRow]:
     """Leads matching `f`, best score first, with contacts, businesses and actors.
 
-    A lead is one content: pages with the same normalized text (the same ad at several URLs,
-    a thread page repeating another) are one lead with all their URLs. Its review state is
+    A lead is one ad: pages with the same lead key (the same text at several URLs, the pages
+    of one forum thread; see `lead_keys_of`) are one lead with all their URLs. Its review state is
     its own, else the strongest state of a business named on it (confirming a firm shows on
     its leads).
     """

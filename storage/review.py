@@ -3,9 +3,10 @@
 An analyst must be able to say which leads they checked and what they decided, so every change
 records the status, a note and the time. Businesses are named by name, USCC or entity id; a
 USCC or a registered name also reaches every business entity matched to that registration.
-A lead is one content (storage.repo.lead_key): a decision on it reaches all its URLs. A lead
-without a state of its own shows its business's (storage.repo.query_leads). Decisions made in
-an exported XLSX sheet are read back by `import_reviews`; `list_businesses` lists the firms.
+A lead is one ad (storage.repo.lead_key: copies of one text, the pages of one thread): a
+decision on it reaches all its URLs. A lead without a state of its own shows its business's
+(storage.repo.query_leads). Decisions made in an exported XLSX sheet are read back by
+`import_reviews`; `list_businesses` lists the firms.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """One lead per ad, not per URL: the same content saved under other URLs (a second demo run
-on a new port, a thread's page 2 repeating page 1) is the same lead, with all its URLs."""
+on a new port, a thread's page 2 repeating page 1) and the other pages of a forum thread (same
+source, title, URL skeleton and thread id) are the same lead, with all their URLs."""
 
 from __future__ import annotations
 
@@ -14,10 +15,21 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from greywatch.cli import app
+from pipelines.model import Analysis, Detection
+from storage import db
 from storage.models import Document, Finding
-from storage.repo import LeadFilter, PageRecord, query_leads, save_page
+from storage.repo import (
+    LeadFilter,
+    PageRecord,
+    query_leads,
+    save_page,
+    save_pages,
+    text_hash,
+    thread_id,
+    url_skeleton,
+)
 from storage.review import list_reviews, review_leads
-from tests.case_world import PAGES, analysis_of, build_world, html_of
+from tests.case_world import PAGES, analysis_of, at, build_world, html_of
 
 runner = CliRunner()
 
@@ -120,3 +132,200 @@ def test_cli_lists_one_lead_with_both_urls(sqlite_engine: Engine, tmp_path: Path
     assert exported.exit_code == 0 and "exported 5 leads" in exported.output
     table = runner.invoke(app, ["leads", "--db", url], env={"COLUMNS": "250"})
     assert "另有 1 个网址" in table.output
+
+
+# --- the pages of one thread -----------------------------------------------------------------
+
+AD = "专业征信修复，不成功不收费，加微信 xinc888 详聊。"
+
+
+def _ad(text: str, title: str) -> Analysis:
+    """A promotion whose text is `text` (only its kind and score matter here)."""
+    det = Detection("promotion", ("credit_repair",), 0.9, (), "广告")
+    return Analysis("t", det, title=title, text=text)
+
+
+# (url, source, title, text) per page, saved in this order.
+ThreadPage = tuple[str, str, str, str]
+
+BBS = "http://bbs.demo.test/bbs"
+THREAD_CASES: dict[str, tuple[list[ThreadPage], list[list[int]]]] = {
+    "discuz page 2": (
+        [
+            (f"{BBS}/thread-101-1-1.html", "bbs", "征信修复 专业处理逾期", AD),
+            (f"{BBS}/thread-101-2-1.html", "bbs", "征信修复 专业处理逾期", "楼主靠谱吗？"),
+        ],
+        [[0, 1]],
+    ),
+    "?page=2": (
+        [
+            (f"{BBS}/viewthread.php?tid=101", "bbs", "征信修复", AD),
+            (f"{BBS}/viewthread.php?page=2&tid=101", "bbs", "征信修复", "已加微信"),
+            (f"{BBS}/viewthread.php?tid=101&pn=3", "bbs", "征信修复", "第三页回复"),
+        ],
+        [[0, 1, 2]],
+    ),
+    "_2.html": (
+        [
+            ("http://info.demo.test/ad/555.html", "info", "代理退保", AD),
+            ("http://info.demo.test/ad/555_2.html", "info", "代理退保", "续页"),
+        ],
+        [[0, 1]],
+    ),
+    "two threads, one title": (
+        [
+            (f"{BBS}/thread-101-1-1.html", "bbs", "征信修复", AD),
+            (f"{BBS}/thread-202-1-1.html", "bbs", "征信修复", "另一个帖子"),
+        ],
+        [[0], [1]],
+    ),
+    "two sources": (
+        [
+            (f"{BBS}/thread-101-1-1.html", "bbs", "征信修复", AD),
+            (f"{BBS}/thread-101-2-1.html", "bbs-mirror", "征信修复", "楼主靠谱吗？"),
+        ],
+        [[0], [1]],
+    ),
+    "exact copy at another port": (
+        [
+            ("http://127.0.0.1:8080/bbs/thread-101-1-1.html", "bbs", "", AD),
+            ("http://127.0.0.1:8081/bbs/thread-101-1-1.html", "rerun", "", AD),
+        ],
+        [[0, 1]],
+    ),
+    "generic title across threads": (
+        [
+            (f"{BBS}/thread-101-1-1.html", "bbs", "帖子详情", AD),
+            (f"{BBS}/thread-202-1-1.html", "bbs", "帖子详情", "另一个帖子"),
+            (f"{BBS}/viewthread.php?tid=303", "bbs", "帖子详情", "第三个帖子"),
+            (f"{BBS}/viewthread.php?tid=404&page=2", "bbs", "帖子详情", "第四个帖子"),
+        ],
+        [[0], [1], [2], [3]],
+    ),
+    "title written otherwise": (  # compared normalized; stored ones found as normalized too
+        [
+            (f"{BBS}/thread-101-1-1.html", "bbs", "征信修复 专业", AD),
+            (f"{BBS}/thread-101-2-1.html", "bbs", "徵信修復  專業", "楼主靠谱吗？"),
+        ],
+        [[0, 1]],
+    ),
+}
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["one by one", "one batch"])
+@pytest.mark.parametrize("case", list(THREAD_CASES))
+def test_thread_pages_are_one_lead(engine: Engine, case: str, batched: bool) -> None:
+    pages, groups = THREAD_CASES[case]
+    records = [
+        (
+            PageRecord(
+                url=url,
+                body=text.encode(),
+                fetched_at=at(1) + timedelta(hours=i),
+                source_id=source,
+                title=title,
+                text=text,
+            ),
+            _ad(text, title),
+        )
+        for i, (url, source, title, text) in enumerate(pages)
+    ]
+    with Session(engine) as s:
+        if batched:
+            save_pages(s, records, "test-1")
+        else:
+            for record, analysis in records:
+                save_page(s, record, analysis, "test-1")
+        s.commit()
+        leads = query_leads(s, LeadFilter())
+    urls = [[pages[i][0] for i in group] for group in groups]
+    assert sorted(r.urls for r in leads) == sorted(urls)
+    for row in leads:  # the oldest page stands for the lead; seen from first to last page
+        first = next(i for i, p in enumerate(pages) if p[0] in row.urls)
+        last = max(i for i, p in enumerate(pages) if p[0] in row.urls)
+        assert row.url == pages[first][0]
+        assert (row.first_seen, row.last_seen) == (
+            at(1) + timedelta(hours=first),
+            at(1) + timedelta(hours=last),
+        )
+
+
+def test_a_thread_page_saved_again_keeps_its_lead(engine: Engine) -> None:
+    """Re-saving page 1 with an edited text does not split it from page 2."""
+    first, second = THREAD_CASES["discuz page 2"][0]
+    with Session(engine) as s:
+        for (url, source, title, text), when in ((first, 1), (second, 2), (first, 3)):
+            body = f"{text}（{when}）"
+            record = PageRecord(url, body.encode(), at(when), source, title=title, text=body)
+            save_page(s, record, _ad(body, title), "test-1")
+        s.commit()
+        leads = query_leads(s, LeadFilter())
+    assert [r.urls for r in leads] == [[first[0], second[0]]]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same_skeleton", "same_thread"),
+    [
+        ("/thread-101-1-1.html", "/thread-101-2-1.html", True, True),
+        ("/thread-101-1-1.html", "/thread-202-1-1.html", True, False),
+        ("/ad/555.html", "/ad/555_2.html", True, True),
+        ("/t?tid=101", "/t?page=2&tid=101", True, True),
+        ("/t?tid=101&p=2", "/t?tid=202", True, False),
+        ("/t?tid=101&sort=new", "/t?tid=101&sort=hot", False, True),
+        ("/thread-101-1-1.html", "/forum-101-1.html", False, True),
+        ("/t/101", "/t/101#pid5", True, True),
+        ("/2024-05-17/8812.html", "/2024-05-17/9913.html", True, False),  # two articles, one day
+        ("/2024-05-17/8812.html", "/2024-05-17/8812_2.html", True, True),
+        ("/news/2024/0517/8812.html", "/news/2024/0518/8812.html", True, False),
+    ],
+)
+def test_url_skeleton_and_thread_id(a: str, b: str, same_skeleton: bool, same_thread: bool) -> None:
+    a, b = f"http://bbs.demo.test{a}", f"http://bbs.demo.test{b}"
+    assert (url_skeleton(a) == url_skeleton(b)) is same_skeleton
+    assert (thread_id(a) == thread_id(b)) is same_thread
+
+
+def test_upgrade_to_0004_keys_stored_pages_by_their_text(db_url: str) -> None:
+    """Pages stored before the lead key keep their leads; a new save joins their thread."""
+    from sqlalchemy import text
+
+    engine = db.get_engine(db_url)
+    db.migrate(engine, "0003")
+    (url1, source, title, text1), (url2, _, _, text2) = THREAD_CASES["discuz page 2"][0]
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO sources (id, name, config, updated_at) VALUES (:s, :s, '{}', :t)"),
+            {"s": source, "t": at(1)},
+        )
+        for url, body in ((url1, text1), (url2, text2)):
+            conn.execute(
+                text(
+                    "INSERT INTO documents (url, canonical_url, source_id, fetched_at, title, "
+                    "author, text, raw, raw_sha256, text_hash, encoding, http_status, headers, "
+                    "etag, last_modified, screenshot_path, rendered) VALUES (:url, '', :s, :t, "
+                    ":title, '', :text, :raw, '', :hash, '', 200, '{}', '', '', '', :no)"
+                ),
+                {
+                    "url": url,
+                    "s": source,
+                    "t": at(1),
+                    "title": title,
+                    "text": body,
+                    "raw": body.encode(),
+                    "hash": text_hash(body),
+                    "no": False,
+                },
+            )
+    db.migrate(engine)
+    assert db.current_revision(engine) == "0004"
+    with Session(engine) as s:
+        keys = dict(s.execute(select(Document.url, Document.lead_key)).all())
+        assert keys == {url1: text_hash(text1), url2: text_hash(text2)}
+        save_page(
+            s,
+            PageRecord(url2, b"x", at(2), source, title=title, text=text2),
+            _ad(text2, title),
+            "test-1",
+        )
+        s.commit()
+        assert s.scalar(select(Document.lead_key).where(Document.url == url2)) == text_hash(text1)
