@@ -18,6 +18,7 @@ from rich.text import Text
 
 from greywatch.console import echo_json, make_console
 from greywatch.options import DbOption, JsonOption, db_session
+from pipelines.display import beijing
 
 _out = make_console()
 _err = make_console(stderr=True)
@@ -127,13 +128,6 @@ _proven_actors = _listing_command(
 )  # fmt: skip
 
 
-def _bj(dt: datetime) -> str:
-    """A time people read: Beijing time, labelled."""
-    from pipelines.timeutil import CHINA_TZ
-
-    return dt.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") + " 北京时间"
-
-
 def actors(
     min_size: MinSizeOption = 2,
     as_json: JsonOption = False,
@@ -169,7 +163,8 @@ def actors(
         _out.print(
             f"suggested actor S{r.number}: {len(r.accounts)} accounts "
             f"({', '.join(r.accounts)}) from {'、'.join(r.locations)}, "
-            f"{_bj(r.first_seen)} – {_bj(r.last_seen)}; proven actors of these posts: {proven}",
+            f"{beijing(r.first_seen)} – {beijing(r.last_seen)}; "
+            f"proven actors of these posts: {proven}",
             markup=False,
         )
         for e in r.evidence:
@@ -179,7 +174,8 @@ def actors(
             )
             for p in e.posts:
                 _out.print(
-                    f"    #{p.document_id} {_bj(p.when)} {p.account} IP属地 {p.location} {p.url}",
+                    f"    #{p.document_id} {beijing(p.when)} {p.account} "
+                    f"IP属地 {p.location} {p.url}",
                     markup=False,
                 )
     _out.print(

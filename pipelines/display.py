@@ -17,7 +17,7 @@ from datetime import date, datetime
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
 
-from pipelines.timeutil import CHINA_TZ, as_utc
+from pipelines.timeutil import as_china
 
 # The label a human-readable time carries, and the column-header suffix for tables and sheets.
 BEIJING_LABEL = "北京时间"
@@ -75,7 +75,7 @@ def beijing(dt: datetime | date | None, seconds: bool = False) -> str:
     if not isinstance(dt, datetime):
         return dt.isoformat()
     fmt = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
-    return f"{as_utc(dt).astimezone(CHINA_TZ).strftime(fmt)} {BEIJING_LABEL}"
+    return f"{as_china(dt).strftime(fmt)} {BEIJING_LABEL}"
 
 
 def beijing_bare(dt: datetime | date | None, seconds: bool = False) -> str:
@@ -91,7 +91,7 @@ def iso(dt: datetime | date | None) -> str:
         return ""
     if not isinstance(dt, datetime):
         return dt.isoformat()
-    return as_utc(dt).astimezone(CHINA_TZ).isoformat()
+    return as_china(dt).isoformat()
 
 
 def published(dt: datetime | date | None) -> datetime | date | None:
@@ -103,7 +103,7 @@ def published(dt: datetime | date | None) -> datetime | date | None:
     """
     if not isinstance(dt, datetime):
         return dt
-    local = as_utc(dt).astimezone(CHINA_TZ)
+    local = as_china(dt)
     if (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0):
         return local.date()
     return dt

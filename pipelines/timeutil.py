@@ -19,6 +19,11 @@ def as_utc(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
+def as_china(dt: datetime) -> datetime:
+    """`dt` in China Standard Time; a naive datetime is taken to be UTC (as stored)."""
+    return as_utc(dt).astimezone(CHINA_TZ)
+
+
 def as_utc_opt(dt: datetime | None) -> datetime | None:
     """`as_utc`, passing None through."""
     return None if dt is None else as_utc(dt)

@@ -102,13 +102,12 @@ def china_time(value: datetime | None) -> datetime | None:
     """A stored time (UTC; naive values from SQLite are UTC) in China Standard Time."""
     if value is None:
         return None
-    return timeutil.as_utc(value).astimezone(CHINA_TZ)
+    return timeutil.as_china(value)
 
 
 def format_time(value: datetime | None) -> str:
     """`2026-11-25 19:06:38` in China Standard Time, "" for None."""
-    t = china_time(value)
-    return t.strftime("%Y-%m-%d %H:%M:%S") if t else ""
+    return display.beijing_bare(value, seconds=True)
 
 
 def contact_text(contact: dict[str, Any]) -> str:
