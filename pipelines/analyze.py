@@ -61,9 +61,13 @@ def analyze_text(
 def analyze_page(page: Page, doc_id: str = "", lexicon: Lexicon | None = None) -> Analysis:
     """Analyse an extracted page: the title followed by the body, so a title that sells counts
     too (the title is not repeated when the body already starts with it)."""
+    return analyze_text(page_text(page), doc_id=doc_id, title=page.title, lexicon=lexicon)
+
+
+def page_text(page: Page) -> str:
+    """The text a page is judged on: its title, then its body (unless the body starts with it)."""
     body = page.text
-    text = body if not page.title or body.startswith(page.title) else f"{page.title}\n{body}"
-    return analyze_text(text, doc_id=doc_id, title=page.title, lexicon=lexicon)
+    return body if not page.title or body.startswith(page.title) else f"{page.title}\n{body}"
 
 
 def analyze_html(

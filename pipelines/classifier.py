@@ -176,9 +176,7 @@ class DetectorModel:
         buckets, blocks = ngram_buckets(text, self.bits)
         idx, vals, first = ngram_vector(text, self.bits, buckets)
         rows = self._w_all[idx]  # one gather for the kind and the category weights
-        z = (vals @ rows + signal_values @ self._s_all + self._b_all).tolist()
-        probs = _softmax(z[:3])  # a handful of numbers: plain floats beat numpy calls here
-        cats = [1.0 / (1.0 + math.exp(-v)) for v in z[3:]]
+        probs, cats = self._scores(rows, vals, signal_values)
         score = self.calibrate(probs[0])
         kind = _kind_of(score, probs)
         signals: tuple[tuple[str, float], ...] = ()
@@ -195,6 +193,20 @@ class DetectorModel:
             signals,
             ngrams,
         )
+
+    def scores(
+        self, idx: np.ndarray, vals: np.ndarray, signal_values: np.ndarray
+    ) -> tuple[list[float], list[float]]:
+        """Kind probabilities (in KINDS order) and category probabilities of a page given as
+        its n-gram buckets `idx` with their `vals` and its signals."""
+        return self._scores(self._w_all[idx], vals, signal_values)
+
+    def _scores(
+        self, rows: np.ndarray, vals: np.ndarray, signal_values: np.ndarray
+    ) -> tuple[list[float], list[float]]:
+        z = (vals @ rows + signal_values @ self._s_all + self._b_all).tolist()
+        probs = _softmax(z[:3])  # a handful of numbers: plain floats beat numpy calls here
+        return probs, [1.0 / (1.0 + math.exp(-v)) for v in z[3:]]
 
     def calibrate(self, p_promotion: float) -> float:
         """Platt-scaled probability that the page is a promotion."""

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
+from pipelines.analyze import page_text
 from pipelines.classifier import KINDS, NGRAM_BITS, DetectorModel, model_text, ngram_vector
 from pipelines.contacts import extract_contacts
 from pipelines.detect import RuleVerdict, decide, rule_verdict
@@ -94,12 +95,7 @@ def _example(line: str, where: str) -> Example:
         html = data.get("html")
         if not isinstance(html, str):
             raise InputError(f"{where}: needs 'text' or 'html' (a string)")
-        page = extract_page(html, url=str(data.get("url", "")))
-        text = (
-            page.text
-            if not page.title or page.text.startswith(page.title)
-            else (f"{page.title}\n{page.text}")
-        )
+        text = page_text(extract_page(html, url=str(data.get("url", ""))))
     return Example(
         str(data.get("id") or where), kind, tuple(cats), text, str(data.get("genre", "")), where
     )
@@ -233,7 +229,7 @@ def _platt(
     p = np.zeros(len(sel))
     for train, test in _folds([examples[i] for i in sel], FOLDS):
         model = fit(features, examples, sel[train], c=c, calibrate=False, version="cv")
-        p[test] = [_raw_promo(model, features.matrix[sel[t]]) for t in test]
+        p[test] = [_row_scores(model, features.matrix[sel[t]])[0][0] for t in test]
     p = np.clip(p, 1e-6, 1 - 1e-6)
     z = np.log(p / (1 - p)).reshape(-1, 1)
     y = np.array([examples[i].kind == "promotion" for i in sel])
@@ -241,27 +237,14 @@ def _platt(
     return np.array([lr.coef_[0][0], lr.intercept_[0]])
 
 
-def _raw_promo(model: DetectorModel, row: sparse.csr_matrix) -> float:
-    return float(_probs(model, row)[0])
-
-
-def _probs(model: DetectorModel, row: sparse.csr_matrix) -> np.ndarray:
+def _row_scores(model: DetectorModel, row: sparse.csr_matrix) -> tuple[list[float], list[float]]:
+    """`DetectorModel.scores` of one featurized row (n-gram columns, then the signals)."""
     width = 1 << model.bits
     idx, vals = row.indices, row.data.astype(np.float32)
     ng = idx < width
-    z = vals[ng] @ model.w_ngram[idx[ng]] + vals[~ng] @ model.w_signal[idx[~ng] - width]
-    z = z + model.bias
-    e = np.exp(z - z.max())
-    return e / e.sum()
-
-
-def _categories_of(model: DetectorModel, row: sparse.csr_matrix) -> dict[str, float]:
-    width = 1 << model.bits
-    idx, vals = row.indices, row.data.astype(np.float32)
-    ng = idx < width
-    z = vals[ng] @ model.c_ngram[idx[ng]] + vals[~ng] @ model.c_signal[idx[~ng] - width]
-    p = 1 / (1 + np.exp(-(z + model.c_bias)))
-    return dict(zip(model.categories, (float(v) for v in p), strict=True))
+    signals = np.zeros(len(model.signal_names), np.float32)
+    signals[idx[~ng] - width] = vals[~ng]
+    return model.scores(idx[ng], vals[ng], signals)
 
 
 def _folds(examples: Sequence[Example], k: int) -> Iterable[tuple[np.ndarray, np.ndarray]]:
@@ -292,10 +275,11 @@ def predict_rows(model: DetectorModel, features: Features, rows: Sequence[int]) 
     out: list[Verdict] = []
     for r in rows:
         row = features.matrix[r]
-        probs = dict(zip(KINDS, (float(p) for p in _probs(model, row)), strict=True))
-        rules = features.rules[r]
+        kind_probs, cat_probs = _row_scores(model, row)
+        probs = dict(zip(KINDS, kind_probs, strict=True))
+        cats_p = dict(zip(model.categories, cat_probs, strict=True))
         kind, score, cats, _ = decide(
-            model.calibrate(probs["promotion"]), probs, _categories_of(model, row), rules
+            model.calibrate(probs["promotion"]), probs, cats_p, features.rules[r]
         )
         out.append(Verdict(kind, cats, score))
     return out
