@@ -302,3 +302,77 @@ class ExportLog(Base):
 
 
 Index("ix_documents_fetched_at", Document.fetched_at)
+
+
+USER_ROLES = ("viewer", "analyst", "admin")
+
+
+class User(Base):
+    """A person who signs in to the web workspace; the role says what they may change."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20), default="viewer")  # viewer|analyst|admin
+    password_hash: Mapped[str] = mapped_column(String(255))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie carries a random token, only its SHA-256 is stored,
+    so logging out (deleting the row) ends the session everywhere."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LoginAttempt(Base):
+    """One sign-in attempt, kept so failed attempts can be rate-limited per name and address."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    name: Mapped[str] = mapped_column(String(100), default="", index=True)
+    address: Mapped[str] = mapped_column(String(100), default="", index=True)
+    ok: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditLog(Base):
+    """Who did what, when: every review, export, pack and admin action from any interface."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    user: Mapped[str] = mapped_column(String(100), default="")
+    action: Mapped[str] = mapped_column(String(50))  # review|export|pack|run|sources|login|…
+    target: Mapped[str] = mapped_column(String(300), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    address: Mapped[str] = mapped_column(String(100), default="")
+
+
+class AlertEvent(Base):
+    """One thing an alert rule fired on, unique per (rule, key) so it is announced once;
+    `deliveries` records per channel (webhook, email, digest) whether and when it was sent."""
+
+    __tablename__ = "alert_events"
+    __table_args__ = (UniqueConstraint("rule", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    deliveries: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -96,7 +96,7 @@ def test_migrated_schema_equals_models(db_url):
     assert db.current_revision(engine) is None
     db.migrate(engine)
     db.migrate(engine)  # idempotent
-    assert db.current_revision(engine) == db.head_revision() == "0004"
+    assert db.current_revision(engine) == db.head_revision()
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(ctx, Base.metadata) == []
@@ -127,7 +127,7 @@ def test_upgrade_from_0001_keeps_business_matches(db_url):
             {"t": T0},
         )
     db.migrate(engine)
-    assert db.current_revision(engine) == "0004"
+    assert db.current_revision(engine) == db.head_revision()
     with engine.connect() as conn:
         row = conn.execute(text("SELECT method, verdict_reason, reason FROM business_matches"))
         assert row.one() == ("none", "未找到", "")
