@@ -50,12 +50,6 @@ def main() -> None:
     print(line("rules only, development", evaluate(examples, verdicts_by_analysis(None, examples))))
     print(line("rules only, frozen", evaluate(frozen, verdicts_by_analysis(None, frozen))))
     print(line("model 5-fold CV", cross_validate(features, examples, c=args.c)))
-    model = DetectorModel.load(BUNDLED_PATH)
-    print(
-        line(
-            f"model {model.version}, frozen", evaluate(frozen, verdicts_by_analysis(model, frozen))
-        )
-    )
     logo = leave_one_genre_out(features, examples, c=args.c)
     print("leave-one-genre-out (train without the genre, judge it):")
     totals = dict.fromkeys(("correct", "n", "tp", "promos", "predicted"), 0)
@@ -71,6 +65,13 @@ def main() -> None:
         f"promotion recall {totals['tp'] / totals['promos']:.3f}, "
         f"precision {totals['tp'] / max(totals['predicted'], 1):.3f} "
         f"({time.perf_counter() - t0:.0f} s)"
+    )
+    # Last, so that a model being retrained alongside is read once it is written.
+    model = DetectorModel.load(BUNDLED_PATH)
+    print(
+        line(
+            f"model {model.version}, frozen", evaluate(frozen, verdicts_by_analysis(model, frozen))
+        )
     )
 
 

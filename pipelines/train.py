@@ -22,7 +22,7 @@ from scipy import sparse
 from pipelines.analyze import page_text
 from pipelines.classifier import KINDS, NGRAM_BITS, DetectorModel, model_text, ngram_vector
 from pipelines.contacts import extract_contacts
-from pipelines.detect import RuleVerdict, decide, rule_verdict
+from pipelines.detect import RuleVerdict, decide, on_topic, rule_verdict
 from pipelines.errors import InputError
 from pipelines.lexicon import Lexicon
 from pipelines.normalize import compact, normalize
@@ -58,6 +58,7 @@ class Features:
     matrix: sparse.csr_matrix
     signal_names: tuple[str, ...]
     rules: list[RuleVerdict]  # the hand-written rules' verdict per page
+    topical: list[bool] = field(default_factory=list)  # `detect.on_topic` per page
     bits: int = NGRAM_BITS
 
 
@@ -121,10 +122,12 @@ def featurize(
     cols: list[np.ndarray] = []
     vals: list[np.ndarray] = []
     verdicts: list[RuleVerdict] = []
+    topical: list[bool] = []
     width = 1 << NGRAM_BITS
     for i, ex in enumerate(examples):
-        idx, v, s, rules = _page_features(ex.text, lex, sig)
+        idx, v, s, rules, on = _page_features(ex.text, lex, sig)
         verdicts.append(rules)
+        topical.append(on)
         rows.append(np.full(len(idx) + len(s), i))
         cols.append(np.concatenate([idx, width + np.arange(len(s))]))
         vals.append(np.concatenate([v, s]))
@@ -132,12 +135,12 @@ def featurize(
     matrix = sparse.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape
     )
-    return Features(matrix, sig.names, verdicts)
+    return Features(matrix, sig.names, verdicts, topical)
 
 
 def _page_features(
     text: str, lex: Lexicon, sig: SignalSet
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, RuleVerdict]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, RuleVerdict, bool]:
     norm = normalize(text)
     view = compact(norm)
     hits = lex.find(view)
@@ -147,7 +150,7 @@ def _page_features(
         sig, norm.text, view.text, hits, contacts, rules.quoted, rules.kind
     )
     idx, v, _ = ngram_vector(model_text(view.text))
-    return idx, v, signal_values, rules
+    return idx, v, signal_values, rules, on_topic(signal_values, sig.names, hits)
 
 
 def fit(
@@ -279,7 +282,11 @@ def predict_rows(model: DetectorModel, features: Features, rows: Sequence[int]) 
         probs = dict(zip(KINDS, kind_probs, strict=True))
         cats_p = dict(zip(model.categories, cat_probs, strict=True))
         kind, score, cats, _ = decide(
-            model.calibrate(probs["promotion"]), probs, cats_p, features.rules[r]
+            model.calibrate(probs["promotion"]),
+            probs,
+            cats_p,
+            features.rules[r],
+            features.topical[r] if features.topical else True,
         )
         out.append(Verdict(kind, cats, score))
     return out
@@ -487,12 +494,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"({args.out.stat().st_size / 1e6:.1f} MB)"
     )
     if args.cv:
-        print(
-            json.dumps(
-                cross_validate(features, examples, c=args.c).to_json() | {"misses": "…"},
-                ensure_ascii=False,
-            )
-        )
+        print(json.dumps(cv.to_json() | {"misses": "…"}, ensure_ascii=False))
 
 
 if __name__ == "__main__":

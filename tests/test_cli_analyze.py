@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pytest
 
-SEED = Path(__file__).resolve().parent / "pages" / (
-    "www.example-rebao.tw__caijing__20231014-5127.txt"  # a seed warning article
+SEED = (
+    Path(__file__).resolve().parent
+    / "pages"
+    / (
+        "www.example-rebao.tw__caijing__20231014-5127.txt"  # a seed warning article
+    )
 )
 
 

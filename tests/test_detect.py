@@ -7,11 +7,17 @@ from pathlib import Path
 import pytest
 
 from pipelines.analyze import analyze_html, analyze_text
+from pipelines.detect import TOPIC_GATE_SCORE, RuleVerdict, decide, on_topic
 from pipelines.lexicon import Lexicon, segment, watch_terms
 from pipelines.normalize import compact, normalize
+from pipelines.signals import load_signals, page_signals
 
-SEED = Path(__file__).resolve().parent / "pages" / (
-    "www.example-rebao.tw__caijing__20231014-5127.txt"  # a seed warning article
+SEED = (
+    Path(__file__).resolve().parent
+    / "pages"
+    / (
+        "www.example-rebao.tw__caijing__20231014-5127.txt"  # a seed warning article
+    )
 )
 
 CR, DR, RF, CA = "credit_repair", "debt_relief", "refund_agency", "complaint_agency"
@@ -194,3 +200,60 @@ def test_custom_lexicon_changes_detection(tmp_path: Path) -> None:
     a = analyze_text("黑户贷款秒下，私信", lexicon=lex)
     assert a.kind == "promotion" and a.detection.categories == ("loan_fraud",)
     assert lex.version.startswith("9-")
+
+
+# Written for these tests: lawful trades selling hard (contacts, guarantees, counters, buttons).
+OFF_TOPIC_ADS = [
+    "专业疏通下水道、马桶、地漏，二十分钟上门，通不了不收费！已服务 3 万多户，电话 139 0571 2286",
+    "少儿美术小班课🎨 试听免费，已有 600 多位小朋友在这里学画，加微信 meishu_xx 预约名额",
+    "【搬家拉货】小面包 150 起，全程不加价，损坏包赔，我们团队十年老店，点击预约👉",
+]
+
+
+@pytest.mark.parametrize("text", OFF_TOPIC_ADS)
+def test_ads_of_lawful_trades_are_not_leads(text: str) -> None:
+    d = analyze_text(text).detection
+    assert d.kind == "other", d.reason
+    assert d.score < 0.5 and not d.categories
+
+
+def _verdict(kind: str = "other", score: float = 0.0) -> RuleVerdict:
+    return RuleVerdict(kind, (), "", score, 0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("score", "rules", "topical", "kind"),
+    [
+        (0.97, _verdict(), True, "promotion"),
+        (0.97, _verdict(), False, "other"),  # off topic: not a lead, however it sells
+        (0.30, _verdict("promotion", 0.8), False, "promotion"),  # the rule floor has terms
+        (0.10, _verdict(), False, "warning"),  # the gate only takes promotions away
+    ],
+)
+def test_decide_gates_off_topic_promotions(
+    score: float, rules: RuleVerdict, topical: bool, kind: str
+) -> None:
+    probs = {"promotion": score, "warning": 0.6, "other": 0.4 - score / 2}
+    got, final, _, _ = decide(score, probs, {CR: 0.9}, rules, topical)
+    assert got == kind
+    assert (final >= 0.5) == (got == "promotion")
+    if not topical and got != "promotion":
+        assert final <= TOPIC_GATE_SCORE
+
+
+@pytest.mark.parametrize(
+    ("text", "topical"),
+    [
+        ("本店空调清洗，上门服务，电话 13800138000", False),
+        ("信用卡还不上了怎么办", True),  # a topic word, no service word
+        ("专业征信修复，加V xinc888", True),  # a service word
+        ("給你嘅卡數做個重組", True),  # Traditional script, normalized first
+    ],
+)
+def test_on_topic(text: str, topical: bool) -> None:
+    sig = load_signals()
+    norm = normalize(text)
+    view = compact(norm)
+    hits = Lexicon.load().find(view)
+    values = page_signals(sig, norm.text, view.text, hits, [], 0)
+    assert on_topic(values, sig.names, hits) is topical
