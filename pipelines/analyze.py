@@ -46,12 +46,13 @@ def analyze_text(
     detection = detect(view, hits, contacts, text=norm.text, model=model)
     poster = extract_poster(text)  # account and IP location, where the text shows them
     extra = {"account": poster.account, "ip_location": poster.ip_location}
+    uscc = extract_uscc(text)
     return Analysis(
         id=doc_id,
         detection=detection,
         contacts=tuple(contacts),
-        businesses=tuple(extract_businesses(text)),
-        uscc=tuple(extract_uscc(text)),
+        businesses=tuple(extract_businesses(text, uscc=uscc)),
+        uscc=tuple(uscc),
         title=title,
         text=text,
         extra={k: v for k, v in extra.items() if v},

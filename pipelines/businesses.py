@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from pipelines import jieba_cache
 from pipelines.business_rules import (
@@ -33,7 +33,7 @@ from pipelines.business_rules import (
 from pipelines.business_rules import compiled as _rules
 from pipelines.business_rules import read_data as _data
 from pipelines.lexicon import Lexicon
-from pipelines.model import Business, BusinessForm
+from pipelines.model import Business, BusinessForm, UsccMention
 from pipelines.normalize import NormalizedText, compact, normalize_shared
 from pipelines.uscc_extract import code_businesses, extract_uscc
 
@@ -125,17 +125,25 @@ def _non_shop_bigrams() -> frozenset[str]:
 _normalized = normalize_shared
 
 
-@dataclass(frozen=True, slots=True)
-class _Tok:
+class _Tok(NamedTuple):
+    """A jieba word with its span: a named tuple, as a window's words are built by the dozen
+    and a tuple is built several times faster than a frozen dataclass instance."""
+
     text: str
     start: int  # index into the normalized text
     end: int
+
+
+# Fresh word cuts made in this process: the page budget (MAX_JIEBA_CALLS) counts them. A plain
+# counter, as reading _cut_cached.cache_info() before every suffix costs a lock and a tuple.
+_CUTS_MADE = [0]
 
 
 @lru_cache(maxsize=8192)
 def _cut_cached(s: str) -> tuple[str, ...]:
     """jieba words; a new word guessed by jieba's HMM ("与鑫诚", "我在鑫诚") loses its leading
     stop words, which belong to the sentence, not to the name."""
+    _CUTS_MADE[0] += 1
     freq, stops = _jieba()[0].FREQ, _rules().stops
     out: list[str] = []
     for w in _segment(s):
@@ -176,7 +184,7 @@ def _segment(s: str) -> list[str]:
                     out.extend(x)
             continue
         tok.check_initialized()
-        ends = _best_ends(blk, tok.FREQ, math.log(tok.total))
+        ends = _best_ends(blk, _word_scores(tok))
         x, n, buf = 0, len(blk), ""
         while x < n:
             y = ends[x] + 1
@@ -193,26 +201,56 @@ def _segment(s: str) -> list[str]:
     return out
 
 
-def _best_ends(blk: str, freq: dict[str, int], logtotal: float) -> list[int]:
+class _WordScores(dict[str, float | None]):
+    """jieba's score of each dictionary word, log(freq) - log(total), learned on first sight:
+    None for a prefix of words that is no word itself (frequency 0). Strings jieba does not
+    know are not kept (most strings met are such): they are looked up in its dictionary."""
+
+    def __init__(self, freq: dict[str, int], total: int) -> None:
+        super().__init__()
+        self.freq, self.logtotal = freq, math.log(total)
+        self.key = (id(freq), total, len(freq))  # changes when words are added
+
+
+_SCORES: list[_WordScores] = []
+_UNSEEN = 1.0  # no score is positive: marks a string not in _WordScores yet
+
+
+def _word_scores(tok: jieba.Tokenizer) -> _WordScores:
+    """The memo of word scores for `tok`, renewed when its dictionary or total changes."""
+    key = (id(tok.FREQ), tok.total, len(tok.FREQ))
+    if not _SCORES or _SCORES[0].key != key:
+        _SCORES[:] = [_WordScores(tok.FREQ, tok.total)]
+    return _SCORES[0]
+
+
+def _best_ends(blk: str, scores: _WordScores) -> list[int]:
     """jieba's get_DAG and calc in one right-to-left pass: for each position of `blk`, the
     last index of the word the most probable route takes from there. The same sums in the same
-    order and the same tie-break (the longer word wins), so the same route."""
+    order and the same tie-break (the longer word wins), so the same route; each word's
+    log(freq) - log(total) is computed once per process (see _WordScores), not per sight."""
     n = len(blk)
     score = [0.0] * (n + 1)
     ends = [0] * n
-    log = math.log
+    known, freq, logtotal, log = scores.get, scores.freq, scores.logtotal, math.log
     for k in range(n - 1, -1, -1):
         best, best_end = 0.0, -1
-        i, f = k, freq.get(blk[k])
-        while f is not None:  # blk[k:i+1] is a dictionary word or a prefix of one
-            if f:
-                value = log(f) - logtotal + score[i + 1]
+        i, w = k, blk[k]
+        while True:  # while blk[k:i+1] is a dictionary word or a prefix of one
+            p = known(w, _UNSEEN)
+            if p == _UNSEEN:
+                f = freq.get(w)
+                if f is None:
+                    break
+                p = scores[w] = log(f) - logtotal if f else None
+            if p is not None:
+                value = p + score[i + 1]
                 if best_end < 0 or value >= best:
                     best, best_end = value, i
             i += 1
             if i == n:
                 break
-            f = freq.get(blk[k : i + 1])
+            w = blk[k : i + 1]
         if best_end < 0:  # no word starts here: the character alone, as jieba scores it
             best, best_end = log(freq.get(blk[k]) or 1) - logtotal + score[k + 1], k
         score[k] = best
@@ -353,9 +391,10 @@ class _Cand:
     gaps: tuple[int, ...] = ()  # bridged separators inside the span, left out of the name
 
 
-def extract_businesses(text: str) -> list[Business]:
+def extract_businesses(text: str, uscc: list[UsccMention] | None = None) -> list[Business]:
     """Company, branch, shop and brand names in `text`, sorted by start, longest kept on overlap;
-    a page naming none gives its valid USCCs as businesses named by the code."""
+    a page naming none gives its valid USCCs as businesses named by the code (`uscc`: the
+    page's `extract_uscc(text)` when the caller has it already)."""
     if not text:
         return []
     rules = _rules()
@@ -367,9 +406,9 @@ def extract_businesses(text: str) -> list[Business]:
         ((m, _name_at) for m in rules.suffix_re.finditer(t)),
         ((m, _brand_at) for m in rules.industry_re.finditer(t)),
     )
-    budget = _cut_cached.cache_info().misses + MAX_JIEBA_CALLS
+    budget = _CUTS_MADE[0] + MAX_JIEBA_CALLS
     for m, at in hits:
-        if _cut_cached.cache_info().misses >= budget:
+        if _CUTS_MADE[0] >= budget:
             break
         rs, re_ = run_of(m.start(), m.end())
         if re_ - rs >= 3 and (cand := at(t, rs, re_, m.start(), m.end(), rules)):
@@ -377,16 +416,18 @@ def extract_businesses(text: str) -> list[Business]:
     else:
         if rules.bridge_probe_re.search(t):  # most pages have no such suffix: skip the chains
             for cs, ce in _chains(t, [m.span() for m in rules.run_re.finditer(t)]):
-                if _cut_cached.cache_info().misses >= budget:
+                if _CUTS_MADE[0] >= budget:
                     break
                 cands.extend(_bridged_names(t, cs, ce, rules))
-    if _cut_cached.cache_info().misses >= budget:
+    if _CUTS_MADE[0] >= budget:
         log.warning("business names: over %d word cuts, the rest skipped", MAX_JIEBA_CALLS)
     cands.extend(_bracket_brands(t, rules))
     cands.extend(_common_word_brands(t, rules))
     named = [_to_business(norm, c) for c in _longest_non_overlapping(cands)]
     # No name, but a valid USCC: the code identifies the firm (pipelines.uscc_extract).
-    return named or code_businesses(extract_uscc(text))
+    if named:
+        return named
+    return code_businesses(extract_uscc(text) if uscc is None else uscc)
 
 
 # How far around a suffix or industry word _run_finder reads the run of name characters: more

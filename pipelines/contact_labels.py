@@ -28,6 +28,12 @@ _REGION = 12
 _MAX_UNITS = 4
 # Most apps one label lists (微信/QQ/企鹅 …).
 _MAX_LABELS = 3
+# labels_before reads at most this many characters before an id (the filler, then the label
+# region and the character before it) and the id's first character: its verdict is a function
+# of that stretch, which pages repeat (the same contact line on every page of a site).
+_LOOK_BACK = _REACH + _REGION + 2
+# Most stretches remembered (see labelled_ids); the memo is emptied when full.
+_MAX_REMEMBERED = 65536
 # Characters between the labels of several apps: 微信/QQ, V+Q, 微信、QQ.
 _JOIN_CHARS = frozenset("/、+&|")
 # A remark in brackets between label and id ("V：(备注来意) 138…") is stepped over whole.
@@ -50,6 +56,7 @@ class SoundRules:
     # longest first
     memo: dict[str, tuple[tuple[str, bool], ...]] = field(default_factory=dict)
     ends: dict[str, bool] = field(default_factory=dict)  # see _may_end
+    before: dict[str, frozenset[str]] = field(default_factory=dict)  # see labelled_ids
 
 
 _NONE: frozenset[str] = frozenset()
@@ -253,9 +260,21 @@ def labelled_ids(
 ) -> Iterator[tuple[int, frozenset[str]]]:
     """(start, apps) for each id start that a label read by sound precedes (see labels_before);
     most starts follow prose and are dismissed by one lookup of the character before them."""
-    ends = rules.ends
+    ends, before = rules.ends, rules.before
     for a in starts:
         if a and ends.get(text[a - 1]) is not False:
-            kinds = labels_before(rules, text, a)
+            kinds = before.get(stretch := text[max(0, a - _LOOK_BACK) : a + 1])
+            if kinds is None:
+                kinds = _labels_of_stretch(rules, stretch)
             if kinds:
                 yield a, kinds
+
+
+def _labels_of_stretch(rules: SoundRules, stretch: str) -> frozenset[str]:
+    """labels_before for an id at the last character of `stretch` (the text from _LOOK_BACK
+    characters before it, or from the start of the text): the same verdict as in the whole
+    text, since nothing further back is read and the start of the text stays the start."""
+    if len(rules.before) >= _MAX_REMEMBERED:
+        rules.before.clear()
+    kinds = rules.before[stretch] = labels_before(rules, stretch, len(stretch) - 1)
+    return kinds

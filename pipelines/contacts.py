@@ -518,9 +518,21 @@ def _cover(run: _Run) -> list[Part]:
 def _rejected_by_context(rules: _Rules, text: str, start: int, end: int) -> bool:
     """An amount (¥…, …元), or a number introduced by 订单号/身份证/卡号 and not by 电话/微信."""
     before = text[max(0, start - _CONTEXT_WINDOW) : start]
+    return _context_rejects(before, text[end : end + _AFTER_WINDOW])
+
+
+# Characters after a number read for an amount's unit (元, 万 …), spaces included.
+_AFTER_WINDOW = 6
+
+
+@lru_cache(maxsize=8192)
+def _context_rejects(before: str, after: str) -> bool:
+    """_rejected_by_context's verdict from the text just before and after the number: cached,
+    as pages repeat their contact lines ("电话：" and the like before every number)."""
+    rules = _rules()
     if before.rstrip().endswith(rules.amount_prefixes):
         return True
-    if text[end : end + 6].lstrip().startswith(rules.amount_suffixes):
+    if after.lstrip().startswith(rules.amount_suffixes):
         return True
     last = None
     for m in rules.context.finditer(before):

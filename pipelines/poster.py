@@ -40,7 +40,7 @@ class Poster:
 
 @lru_cache(maxsize=1)
 def _published_from() -> re.Pattern[str]:
-    """"发布于 广东": only a province counts (发布于 is also followed by dates)."""
+    """ "发布于 广东": only a province counts (发布于 is also followed by dates)."""
     names = "|".join(sorted(PROVINCES, key=len, reverse=True))
     return re.compile(rf"发布于\s*({names}){_SUFFIX}(?![\u4e00-\u9fff]{{2}})")
 

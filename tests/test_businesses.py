@@ -21,8 +21,12 @@ def _code(body: str) -> str:
     return body + calc_check_digit(body)
 
 
-SEED = Path(__file__).resolve().parent / "pages" / (
-    "www.example-rebao.tw__caijing__20231014-5127.txt"  # a seed warning article
+SEED = (
+    Path(__file__).resolve().parent
+    / "pages"
+    / (
+        "www.example-rebao.tw__caijing__20231014-5127.txt"  # a seed warning article
+    )
 )
 VALID = _code("91440300MA5FAB12C")  # a Shenzhen company
 VALID_BJ = _code("91110108MA01XK3H2")  # a Beijing (Haidian) company

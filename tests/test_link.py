@@ -21,8 +21,12 @@ from pipelines.link import (
 )
 from pipelines.normalize import compact, normalize
 
-SEED = Path(__file__).resolve().parent / "pages" / (
-    "www.example-rebao.tw__caijing__20231014-5127.txt"  # a seed warning article
+SEED = (
+    Path(__file__).resolve().parent
+    / "pages"
+    / (
+        "www.example-rebao.tw__caijing__20231014-5127.txt"  # a seed warning article
+    )
 )
 SEED_TEXT = SEED.read_text(encoding="utf-8")  # a missing fixture fails collection
 
