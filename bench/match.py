@@ -1,7 +1,7 @@
-"""Benchmark the registry: import rows/s, index build, names matched per second, peak memory.
+"""Benchmark name matching: names/s at 500,000 and 1,000,000 registrations vs a plain lookup.
 
-    .venv/bin/python bench/match.py                     # 1,000,000 registrations, 10,000 names
-    .venv/bin/python bench/match.py --rows 100000 --names 2000
+    .venv/bin/python bench/match.py                     # 500k and 1M registrations, 10,000 names
+    .venv/bin/python bench/match.py --rows 100000 --names 2000 --sizes 50000,100000
 
 Registrations are generated from a fixed seed: a few thousand brand cores × the cities of
 pipelines/data/regions.yaml × industry words, in the name styles real exports use
@@ -9,8 +9,10 @@ pipelines/data/regions.yaml × industry words, in the name styles real exports u
 CSV and imported with `import_registry` into a temporary SQLite file. Lead names mix exact
 names (some Traditional or spaced), brand + city variants, brand-only mentions with a city in
 the text, one-character look-alikes, and absent firms. Import and matching each run in a forked
-child so each peak RSS (VmHWM) is that phase's own. The baseline, in the same child as
-matching, is a plain dict lookup of the normalized names.
+child so each peak RSS (VmHWM) is that phase's own. For each registry size the index holds the
+first registrations (by id) and the lead names are drawn from those. The baseline, in the same
+child as matching and on the same names, is a plain dict lookup of the normalized names.
+(Import speed itself: bench/registry_import.py.)
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import argparse
 import csv
 import multiprocessing as mp
+import os
+import queue
 import random
 import sys
 import tempfile
@@ -26,6 +30,8 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import func, select
 
 from pipelines import uscc
 from pipelines.names import normalize_name, split_name, vocab
@@ -108,18 +114,21 @@ def generate(path: Path, rows: int, n_brands: int, seed: int = 11) -> dict:
                 ]
             )
             if rng.random() < 20000 / rows:
-                sample.append((name, brand, city, industry))
+                sample.append((name, brand, city, industry, serial + 1))
     return {"brands": brands, "absent": absent, "cities": cities, "sample": sample}
 
 
-def lead_names(world: dict, n: int, seed: int = 5) -> list[tuple[str, str, tuple[str, ...], str]]:
+def lead_names(
+    world: dict, n: int, seed: int = 5, rows: int | None = None
+) -> list[tuple[str, str, tuple[str, ...], str]]:
     """(kind, name, hint cities, the registered name it stands for or "") in the mix ads
-    produce."""
+    produce, drawn from the first `rows` registrations (all when None)."""
     import opencc
 
     s2t = opencc.OpenCC("s2t")
     rng = random.Random(seed)
-    sample, cities = world["sample"], world["cities"]
+    sample = [s[:4] for s in world["sample"] if rows is None or s[4] <= rows]
+    cities = world["cities"]
     leads: list[tuple[str, str, tuple[str, ...], str]] = []
     for _ in range(n):
         name, brand, city, industry = rng.choice(sample)
@@ -167,16 +176,23 @@ def _import_child(url: str, path: str, q: mp.Queue) -> None:
            "cpu": time.process_time() - c0, "peak_mb": _peak_mb()})  # fmt: skip
 
 
-def _match_child(url: str, leads: list, q: mp.Queue) -> None:
+def _match_child(url: str, rows: int, leads: list, q: mp.Queue) -> None:
     from sqlalchemy.orm import Session
 
     from pipelines.matching import RegionHints, match_business
     from storage.db import get_engine
     from storage.matching import RegistryIndex
+    from storage.models import Registration
 
     t0 = time.perf_counter()
     with Session(get_engine(url)) as s:
-        index = RegistryIndex.from_session(s)
+        if rows >= (s.scalar(select(func.count()).select_from(Registration)) or 0):
+            index = RegistryIndex.from_session(s)
+        else:  # the first `rows` registrations, as the loader reads them (column-only)
+            cols = (Registration.id, Registration.uscc, Registration.name, Registration.name_norm,
+                    Registration.brand_core, Registration.region, Registration.status)  # fmt: skip
+            stmt = select(*cols).where(Registration.id <= rows).order_by(Registration.id)
+            index = RegistryIndex.from_rows(s.execute(stmt))
     build_s = time.perf_counter() - t0
     after_build = _peak_mb()
 
@@ -209,7 +225,13 @@ def _run(target, *args) -> dict:
     q = ctx.Queue()
     p = ctx.Process(target=target, args=(*args, q))
     p.start()
-    out = q.get()
+    while True:  # a child that dies (a traceback above) must not leave this waiting forever
+        try:
+            out = q.get(timeout=5)
+            break
+        except queue.Empty:
+            if not p.is_alive():
+                raise SystemExit(f"benchmark child failed (exit code {p.exitcode})") from None
     p.join()
     return out
 
@@ -217,6 +239,7 @@ def _run(target, *args) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--sizes", default="500000,1000000", help="registry sizes to match against")
     ap.add_argument("--names", type=int, default=10_000)
     ap.add_argument("--brands", type=int, default=3000)
     ap.add_argument("--dir", type=Path, default=None, help="keep files here (default: temp)")
@@ -226,6 +249,7 @@ def main() -> None:
         help="reuse --dir/bench.db from an earlier run with the same --rows (skip the import)",
     )
     args = ap.parse_args()
+    sizes = [min(int(n), args.rows) for n in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="gw-bench-") as tmp:
         where = args.dir or Path(tmp)
         where.mkdir(parents=True, exist_ok=True)
@@ -233,29 +257,35 @@ def main() -> None:
         if args.match_only:
             csv_path = Path("/dev/null")  # same seed, same world: only the lead names are needed
         else:
-            db_path.unlink(missing_ok=True)
+            for p in where.glob("bench.db*"):
+                p.unlink()
         t0 = time.perf_counter()
         world = generate(csv_path, args.rows, args.brands)
-        leads = lead_names(world, args.names)
         size_mb = csv_path.stat().st_size / 1e6
-        print(f"generated {args.rows:,} rows ({size_mb:,.0f} MB CSV) and {len(leads):,} lead names "
-              f"in {time.perf_counter() - t0:.1f}s")  # fmt: skip
+        print(f"generated {args.rows:,} rows ({size_mb:,.0f} MB CSV) in "
+              f"{time.perf_counter() - t0:.1f}s; {os.cpu_count()} CPUs, load average "
+              f"{os.getloadavg()[0]:.1f} (machine shared: compare the ratios)")  # fmt: skip
         url = f"sqlite:///{db_path}"
         if not args.match_only:
             imp = _run(_import_child, url, str(csv_path))
             print(f"import:   {imp['rows']:,} rows in {imp['s']:.1f}s = "
                   f"{imp['rows'] / imp['s']:,.0f} rows/s wall, {imp['rows'] / imp['cpu']:,.0f} "
-                  f"rows/s CPU (validate + write), peak RSS {imp['peak_mb']:,.0f} MB")  # fmt: skip
-        m = _run(_match_child, url, leads)
-        n = len(leads)
-        print(f"index:    {m['registrations']:,} registrations in {m['build_s']:.1f}s, "
-              f"peak RSS {m['build_peak_mb']:,.0f} MB")  # fmt: skip
-        print(f"baseline: normalize + dict lookup {n / m['base_s']:,.0f} names/s wall, "
-              f"{n / m['base_cpu']:,.0f} CPU ({m['base_hits']:,} exact hits)")  # fmt: skip
-        print(f"matching: {n / m['match_s']:,.0f} names/s wall, {n / m['match_cpu']:,.0f} CPU "
-              f"({m['match_s']:.2f}s for {n:,}), peak RSS {m['peak_mb']:,.0f} MB")  # fmt: skip
-        for (kind, method), count in sorted(m["methods"].items()):
-            print(f"  {kind:<11} → {method:<12} {count:>6,}")
+                  f"rows/s CPU, peak RSS {imp['peak_mb']:,.0f} MB")  # fmt: skip
+        for size in sizes:
+            leads = lead_names(world, args.names, rows=size)
+            m = _run(_match_child, url, size, leads)
+            n = len(leads)
+            base, match = n / m["base_s"], n / m["match_s"]
+            base_cpu, match_cpu = n / m["base_cpu"], n / m["match_cpu"]
+            print(f"{m['registrations']:,} registrations (index built in {m['build_s']:.1f}s, "
+                  f"peak RSS {m['build_peak_mb']:,.0f} MB), {n:,} names:")  # fmt: skip
+            print(f"  baseline: normalize + dict lookup {base:,.0f} names/s wall, "
+                  f"{base_cpu:,.0f} per CPU-second ({m['base_hits']:,} exact hits)")  # fmt: skip
+            print(f"  matching: {match:,.0f} names/s wall, {match_cpu:,.0f} per CPU-second = "
+                  f"{match / base:.2f}× the baseline wall, {match_cpu / base_cpu:.2f}× CPU; "
+                  f"peak RSS {m['peak_mb']:,.0f} MB")  # fmt: skip
+            for (kind, method), count in sorted(m["methods"].items()):
+                print(f"    {kind:<11} → {method:<16} {count:>6,}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,17 @@ from pathlib import Path
 from typing import Annotated, Any, TextIO
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from greywatch.console import echo_json, make_console
 from greywatch.errors import InputError
@@ -37,14 +47,39 @@ def register(app: typer.Typer) -> None:
     app.add_typer(registry_app, name="registry")
 
 
+class _RateColumn(ProgressColumn):
+    """Rows per second of a phase, once rich has seen it move."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:,.0f} rows/s" if task.speed else "", style="progress.data.speed")
+
+
+# What each import phase is called on the progress bar.
+_PHASES = {
+    "validate": "checking rows",
+    "write": "writing rows",
+    "merge": "merging into registrations",
+}
+
+
 @registry_app.command("import")
 def import_cmd(
     file: Annotated[Path, typer.Argument(help="CSV (UTF-8/GBK) or XLSX registration export.")],
     db: DbOption = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=0,
+            help="Processes preparing rows (0: none, all in this one). Default: one per CPU "
+            "for files over 8 MB.",
+        ),
+    ] = None,
 ) -> None:
     """Import a registration export; re-importing updates rows by USCC, never duplicates.
 
     The whole file is checked first: one bad row stops the import and nothing is written.
+    On a terminal a progress bar shows each phase (checking, writing) with its rows/s.
     """
     from storage.registry import import_registry
 
@@ -53,7 +88,9 @@ def import_cmd(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        _RateColumn(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=_err,
         transient=True,
         disable=not _err.is_terminal,  # no bar (nor its blank line) in logs and pipes
@@ -62,11 +99,10 @@ def import_cmd(
 
         def progress(phase: str, done: int, total: int | None) -> None:
             if phase not in tasks:
-                label = "checking rows" if phase == "validate" else "writing rows"
-                tasks[phase] = bar.add_task(label, total=total)
+                tasks[phase] = bar.add_task(_PHASES.get(phase, phase), total=total)
             bar.update(tasks[phase], completed=done, total=total)
 
-        result = import_registry(engine, file, progress=progress)
+        result = import_registry(engine, file, progress=progress, workers=workers)
     _out.print(
         f"imported {file.name}: {result.rows} rows "
         f"({result.inserted} inserted, {result.updated} updated)"

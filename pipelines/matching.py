@@ -7,13 +7,14 @@ never all pairs). Near-miss names (鑫诚 vs 鑫城) are separate firms: an exac
 wins, and a fuzzy hit must be close on the brand itself and clearly ahead of every other brand.
 Anything ambiguous is "unresolved" with its candidates, never a guess.
 """
+
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from rapidfuzz import fuzz, process
 
@@ -67,6 +68,10 @@ MAX_WHERE_ROWS = 400
 MAX_FUZZY_RECORDS = 3000
 MAX_FUZZY_BRANDS = 40
 
+# Answers memoized per index (where a brand is registered, which of its rows fits an
+# industry): plenty for every brand an analyst's lists name; beyond it the memo starts over.
+MEMO_MAX = 200_000
+
 # A fixed line: area code (0 + 2–3 digits, maybe in brackets) and a 7–8 digit number that may
 # be split by a space or dash ("021-62881234", "(021)62881234", "0755 8888 6666").
 _LANDLINE = re.compile(r"(?<![0-9])[(（]?(0\d{2,3})[)）]?[-\s]?[2-9]\d{2,3}[-\s]?\d{4}(?![0-9])")
@@ -118,6 +123,7 @@ def _region_pattern() -> re.Pattern[str]:
         names = sorted(v.regions, key=len, reverse=True)
         _REGION_RE = re.compile(f"({'|'.join(names)})({'|'.join(v.suffixes)})?")
     return _REGION_RE
+
 
 @dataclass(frozen=True, slots=True)
 class MatchResult:
@@ -173,7 +179,7 @@ def _match_name(index: RegistryIndex, name: str, hints: RegionHints) -> MatchRes
         ref = index.ref(exact[0])
         return MatchResult(ref, "exact_name", CONF_EXACT, [], f"与登记名称完全一致：{ref.name}")
     if len(exact) > 1:
-        cands = [index.ref(i).as_candidate() for i in exact[:MAX_CANDIDATES]]
+        cands = [index.candidate(i) for i in exact[:MAX_CANDIDATES]]
         return MatchResult(
             None, "unresolved", 0.0, cands, f"有{len(exact)}条登记使用同一名称“{norm}”"
         )
@@ -219,8 +225,8 @@ def _by_region(
     Works on row numbers: a common brand has hundreds of registrations in a national registry.
     `brands` are the readings of the name's brand core; `brand` is the one reasons name.
     """
-    cands = [index.ref(i).as_candidate() for i in rows[:MAX_CANDIDATES]]
-    where = _where(index, rows)
+    cands = [index.candidate(i) for i in rows[:MAX_CANDIDATES]]
+    where = _memo(index, ("where", brands), lambda: _where(index, rows))
     wanted, conf = _evidence(name_region, hints)
     if wanted:
         said = "、".join(f"{city}（{why}）" for city, why in wanted.items())
@@ -232,12 +238,14 @@ def _by_region(
                 f"字号“{brand}”登记在{where}，但证据指向{said}",
             )  # fmt: skip
         return _pick(
-            index, local, industry, conf, cands,
+            index, local, _one(index, local, industry), conf, cands,
             f"字号“{brand}”登记在{where}，证据指向{said}",
             f"字号“{brand}”有{len(local)}条登记都符合{said}，无法判断是哪一家",
         )  # fmt: skip
+    # The whole brand: a walk over all its rows, the same for every ad naming it.
+    picked = _memo(index, ("one", brands, industry), lambda: _one(index, rows, industry))
     return _pick(
-        index, rows, industry, CONF_BRAND_ONLY, cands,
+        index, rows, picked, CONF_BRAND_ONLY, cands,
         f"字号“{brand}”仅有一条登记（无地区证据）",
         f"字号“{brand}”有{len(rows)}条登记（{where}），没有证据说明是哪一家",
     )  # fmt: skip
@@ -246,41 +254,60 @@ def _by_region(
 def _pick(
     index: RegistryIndex,
     rows: list[int],
-    industry: str,
+    picked: int | None,
     conf: float,
     cands: list[dict[str, Any]],
     found: str,
     unresolved: str,
 ) -> MatchResult:
-    """The registration `_one` picks from `rows`, else "unresolved" with `rows` as candidates.
-
-    A pick is "brand_region" at `conf`, with `cands` and the reason "`found`：registered name".
-    """
-    picked = _one(index, rows, industry)
+    """The registration `_one` `picked` from `rows`, else "unresolved" with `rows` as
+    candidates. A pick is "brand_region" at `conf`, with `cands` and the reason
+    "`found`：registered name"."""
     if picked is None:
-        rest = [index.ref(i).as_candidate() for i in rows[:MAX_CANDIDATES]]
+        rest = [index.candidate(i) for i in rows[:MAX_CANDIDATES]]
         return MatchResult(None, "unresolved", 0.0, rest, unresolved)
     r = index.ref(picked)
     return MatchResult(r, "brand_region", conf, cands, f"{found}：{r.name}")
 
 
 def _where(index: RegistryIndex, rows: list[int]) -> str:
-    """Where a brand is registered, for reasons: the first MAX_WHERE cities, then a count."""
-    cities = dict.fromkeys(index.regions[i] or "?" for i in rows[:MAX_WHERE_ROWS])
+    """Where a brand is registered, for reasons: the first MAX_WHERE cities (in row order,
+    among its first MAX_WHERE_ROWS rows), then a count. Stops at the first city past
+    MAX_WHERE: a common brand's rows lie all over a big index, each one a cache miss."""
+    regions = index.regions
+    cities: dict[str, None] = {}
+    for i in rows[:MAX_WHERE_ROWS]:
+        cities[regions[i] or "?"] = None
+        if len(cities) > MAX_WHERE:
+            break
     shown = "、".join(list(cities)[:MAX_WHERE])
     more = len(cities) > MAX_WHERE or len(rows) > MAX_WHERE_ROWS
     return f"{shown}等（共{len(rows)}条登记）" if more else shown
 
 
+_T = TypeVar("_T")
+
+
+def _memo(index: RegistryIndex, key: Hashable, compute: Callable[[], _T]) -> _T:
+    """`compute()`, remembered on the index under `key` (the index empties it on change)."""
+    memo = index.memo
+    if key in memo:
+        return memo[key]  # type: ignore[no-any-return]
+    if len(memo) >= MEMO_MAX:
+        memo.clear()
+    value = memo[key] = compute()
+    return value
+
+
 def _one(index: RegistryIndex, rows: list[int], industry: str) -> int | None:
     """The single registration left, or the single one whose name has the ad's industry."""
     if len(rows) == 1:
-        tail = _trade_tail(index.names[rows[0]], index.brands[rows[0]])
+        tail = _trade_tail(index, rows[0])
         if industry and _has_trade(tail) and not _same_trade(tail, industry):
             return None  # "鑫诚科技" is not "鑫诚信息咨询"
         return rows[0]
     if industry:
-        tails = [(i, _trade_tail(index.names[i], index.brands[i])) for i in rows]
+        tails = [(i, _trade_tail(index, i)) for i in rows]
         # The whole industry first ("法律咨询"), then any of its words ("咨询").
         for fits in (lambda t: industry in t, lambda t: _same_trade(t, industry)):
             fitting = [i for i, tail in tails if fits(tail)]
@@ -291,9 +318,10 @@ def _one(index: RegistryIndex, rows: list[int], industry: str) -> int | None:
     return None
 
 
-def _trade_tail(name: str, brand: str) -> str:
-    """What a registered name says after its brand core: its industry words and form."""
-    norm = normalize_name(name)
+def _trade_tail(index: RegistryIndex, i: int) -> str:
+    """What registered name `i` says after its brand core: its industry words and form."""
+    brand = index.brands[i]
+    norm = index.norms[i] or normalize_name(index.names[i])
     at = norm.find(brand)
     return norm[at + len(brand) :] if at >= 0 else norm
 
@@ -324,12 +352,10 @@ def _core(name: str) -> str:
     return parts.brand_core + parts.industry
 
 
-def _fuzzy(
-    index: RegistryIndex, norm: str, brand: str, name_region: str, hints: RegionHints
-) -> MatchResult:
-    """No registration has this brand core: score blocked look-alikes, accept only a clear one."""
-    # Score the blocked brands in rapidfuzz's C loop; keep the best few.
-    scored_brands = [
+def _look_alikes(index: RegistryIndex, brand: str) -> list[tuple[float, str]]:
+    """(score, brand) of the best blocked look-alike brands, best first (rapidfuzz's C loop;
+    equal scores keep the sorted order `similar_brands` gives)."""
+    return [
         (score, b)
         for b, score, _ in process.extract(
             brand,
@@ -339,18 +365,31 @@ def _fuzzy(
             limit=MAX_FUZZY_BRANDS,
         )
     ]
+
+
+def _fuzzy(
+    index: RegistryIndex, norm: str, brand: str, name_region: str, hints: RegionHints
+) -> MatchResult:
+    """No registration has this brand core: score blocked look-alikes, accept only a clear one."""
+    scored_brands = _memo(index, ("look-alikes", brand), lambda: _look_alikes(index, brand))
     wanted, _ = _evidence(name_region, hints)
+    in_region = index.by_brand_region.get
     rows: list[int] = []
     brand_score: dict[int, float] = {}
     for b_score, b in scored_brands:
-        ids = index.with_brand_in(b, wanted) if wanted else index.with_brand(b)
-        if wanted and not ids and not name_region:
-            ids = index.with_brand(b)  # a city elsewhere in the text is weak evidence
-        for i in ids[: MAX_FUZZY_RECORDS - len(rows)]:
-            rows.append(i)
-            brand_score[i] = b_score
-        if len(rows) >= MAX_FUZZY_RECORDS:
-            break
+        if name_region:  # the region the name itself gives: only that region's rows
+            cur = in_region((b, name_region))
+            ids = [] if cur is None else cur if isinstance(cur, list) else [cur]
+        else:
+            ids = index.with_brand_in(b, wanted) if wanted else index.with_brand(b)
+            if wanted and not ids:
+                ids = index.with_brand(b)  # a city elsewhere in the text is weak evidence
+        if ids:
+            take = ids[: MAX_FUZZY_RECORDS - len(rows)]
+            rows += take
+            brand_score.update(dict.fromkeys(take, b_score))
+            if len(rows) >= MAX_FUZZY_RECORDS:
+                break
     if not rows:
         return MatchResult(None, "none", 0.0, [], f"没有字号为“{brand}”或与之相近的登记")
     # Whole-name closeness of brand + industry, aligned inside the registered name (C loop).
@@ -362,7 +401,7 @@ def _fuzzy(
         ((max(brand_score[rows[k]], n), brand_score[rows[k]], rows[k]) for _, n, k in best_rows),
         reverse=True,
     )
-    cands = [index.ref(i).as_candidate(score) for score, _, i in scored[:MAX_CANDIDATES]]
+    cands = [index.candidate(i, score) for score, _, i in scored[:MAX_CANDIDATES]]
     best, b_best, top = scored[0]
     rivals = [s for s in scored[1:] if index.brands[s[2]] != index.brands[top]]
     clear = not rivals or best - rivals[0][0] >= FUZZY_MARGIN

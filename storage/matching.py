@@ -32,18 +32,26 @@ class RegistryIndex(matching_index.RegistryIndex):
     """The pipelines' registry index, loadable from the registrations table."""
 
     @classmethod
-    def from_session(cls, session: Session, batch: int = 20000) -> RegistryIndex:
-        """Build from the registrations table, streamed in batches."""
-        stmt = select(
-            Registration.id,
-            Registration.uscc,
-            Registration.name,
-            Registration.name_norm,
-            Registration.brand_core,
-            Registration.region,
-            Registration.status,
-        ).execution_options(yield_per=batch)
-        return cls.from_rows(tuple(r) for r in session.execute(stmt))
+    def from_session(cls, session: Session, batch: int = 50_000) -> RegistryIndex:
+        """Build from the registrations table: only the seven columns matching needs, in id
+        order (so candidates list the same way on every database), streamed in batches."""
+        stmt = (
+            select(
+                Registration.id,
+                Registration.uscc,
+                Registration.name,
+                Registration.name_norm,
+                Registration.brand_core,
+                Registration.region,
+                Registration.status,
+            )
+            .order_by(Registration.id)
+            .execution_options(yield_per=batch)
+        )
+        index = cls()
+        for part in session.connection().execute(stmt).partitions():
+            index.add_many(part)
+        return index
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,4 +140,3 @@ def verdict_for(
     reg = session.get(Registration, result.registration.id) if result.registration else None
     v = scope_verdict(reg, tuple(categories))
     return v.verdict, v.reason
-
