@@ -137,6 +137,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("来源", "source", 14, lambda r: r.source_id or ""),
     Column("标题", "title", 36, lambda r: r.title),
     Column("链接", "url", 40, lambda r: r.url),
+    # A lead is one ad: every URL it was found at (thread pages, copies, reposts) and when.
+    Column("全部链接", "urls", 40, lambda r: r.urls or [r.url]),
+    Column(display.header("首次发现"), "first_seen", 20, lambda r: r.first_seen),
+    Column(display.header("最后发现"), "last_seen", 20, lambda r: r.last_seen),
     Column(display.header("抓取时间"), "fetched_at", 20, lambda r: r.fetched_at),
     Column(
         display.header("发布时间"), "published_at", 20, lambda r: display.published(r.published_at)
@@ -176,6 +180,8 @@ def display_value(key: str, value: Any) -> Any:
         return "；".join(contact_text(c) for c in value)
     if key == "registry":
         return "；".join(registry_text(c) for c in value)
+    if key == "urls":
+        return "\n".join(value)  # one URL per line: Excel wraps them, and they copy cleanly
     if isinstance(value, list):
         return "、".join(str(v) for v in value)
     return value

@@ -12,6 +12,7 @@ import json
 import re
 import unicodedata
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -40,6 +41,14 @@ from sqlalchemy.orm import Session, defer
 from pipelines import timeutil
 from pipelines.errors import StorageError
 from pipelines.model import Analysis
+from pipelines.neardup import (
+    IDENTIFYING_KINDS,
+    Fingerprint,
+    Poster,
+    fingerprint,
+    near_duplicate,
+    posters_agree,
+)
 from pipelines.normalize import normalize
 from storage.models import (
     REVIEW_STATUSES,
@@ -582,6 +591,7 @@ def thread_id(url: str) -> str:
     return ",".join(_DIGITS.findall("&".join(_query_parts(parts.query))))
 
 
+@functools.lru_cache(maxsize=8192)
 def _title_key(title: str) -> str:
     """A title as compared between pages: normalized, spacing collapsed."""
     return " ".join(normalize(title).text.split())
@@ -601,7 +611,50 @@ def _own_key(key: str) -> bool:
     return key not in ("", _EMPTY_HASH)
 
 
-def lead_keys_of(session: Session, values: list[dict[str, Any]]) -> list[str]:
+@dataclass(frozen=True)
+class _Titled:
+    """A stored page with the source and title of a page being saved."""
+
+    id: int
+    source_id: str
+    title: str
+    url: str
+    lead_key: str
+    author: str
+
+
+def _same_titles(session: Session, values: list[dict[str, Any]]) -> list[_Titled]:
+    """Stored pages with the source and the title (as written or normalized) of a page in
+    `values`, oldest first, pages without text left out: what the thread rule and the
+    near-duplicate check of pages without contacts look up (one scan of those sources)."""
+    wanted = [_thread_page(v["source_id"], v["title"], v["url"]) for v in values]
+    sources = {w[0] for w in wanted if w}
+    titles = {t for v, w in zip(values, wanted, strict=True) if w for t in (v["title"], w[1])}
+    if not sources:
+        return []
+    table = Document.__table__
+    rows = session.connection().execute(
+        select(
+            table.c.id,
+            table.c.source_id,
+            table.c.title,
+            table.c.url,
+            table.c.lead_key,
+            table.c.author,
+        )
+        .where(
+            table.c.source_id.in_(sorted(sources)),
+            table.c.title.in_(sorted(titles)),
+            table.c.lead_key.not_in(["", _EMPTY_HASH]),
+        )
+        .order_by(table.c.id)
+    )
+    return [_Titled(i, s, t, u, k, a or "") for i, s, t, u, k, a in rows]
+
+
+def lead_keys_of(
+    session: Session, values: list[dict[str, Any]], titled: list[_Titled] | None = None
+) -> list[str]:
     """The lead key of each page about to be saved (`_document_values` rows, in order).
 
     A page of a forum thread joins the lead of the thread's other pages: a page already
@@ -609,35 +662,349 @@ def lead_keys_of(session: Session, values: list[dict[str, Any]]) -> list[str]:
     and the same URL skeleton and thread id (`url_skeleton`, `thread_id`) gives its lead key,
     the oldest such page's. Both conditions on the URL are needed: generic titles ("帖子详情")
     are shared by unrelated threads, and different thread ids have the same skeleton. Any
-    other page's key is its own text hash, so exact copies stay one lead. Stored pages are
-    looked up by their title as written or normalized.
+    other page joins the lead of a stored (or earlier) exact copy of its text (same text
+    hash; the oldest copy's key, whatever near-duplicate joining made it), else its key is its
+    own text hash. Stored pages are looked up by their title as written or normalized
+    (`titled`: that look-up, when the caller made it already).
+    (`join_near_duplicates` may then join the page to the lead of the same ad elsewhere.)
     """
     wanted = [_thread_page(v["source_id"], v["title"], v["url"]) for v in values]
-    sources = {w[0] for w in wanted if w}
-    titles = {t for v, w in zip(values, wanted, strict=True) if w for t in (v["title"], w[1])}
     known: dict[tuple[str, ...], str] = {}
-    if sources:
-        table = Document.__table__
+    table = Document.__table__
+    for page in _same_titles(session, values) if titled is None else titled:
+        found = _thread_page(page.source_id, page.title, page.url)
+        if found:
+            known.setdefault(found, page.lead_key)
+    copies: dict[str, str] = {}
+    hashes = sorted({v["text_hash"] for v in values} - {"", _EMPTY_HASH})
+    for lo in range(0, len(hashes), _IN_CHUNK):
         rows = session.connection().execute(
-            select(table.c.source_id, table.c.title, table.c.url, table.c.lead_key)
+            select(table.c.text_hash, table.c.lead_key)
             .where(
-                table.c.source_id.in_(sorted(sources)),
-                table.c.title.in_(sorted(titles)),
+                table.c.text_hash.in_(hashes[lo : lo + _IN_CHUNK]),
                 table.c.lead_key.not_in(["", _EMPTY_HASH]),
             )
             .order_by(table.c.id)
         )
-        for source_id, title, url, key in rows:
-            found = _thread_page(source_id, title, url)
-            if found:
-                known.setdefault(found, key)
+        for text_hash_, key in rows:
+            copies.setdefault(text_hash_, key)
     keys = []
     for v, w in zip(values, wanted, strict=True):
-        key = known.get(w, v["text_hash"]) if w else v["text_hash"]
+        own = v["text_hash"]
+        key = known.get(w) if w else None
+        if key is None:
+            key = copies.get(own, own)
         if w and _own_key(key):
             known.setdefault(w, key)
+        if _own_key(own) and _own_key(key):
+            copies.setdefault(own, key)
         keys.append(key)
     return keys
+
+
+# --- near-duplicate ads: one ad posted at several URLs is one lead -------------------------
+
+# Pages a saved page is compared with, per contact it shows: the newest ones. A contact on
+# more pages is a platform's hotline or a promoter with hundreds of posts; comparing them all
+# would make each save slower without bound, and the newest pages are the likeliest reposts.
+NEAR_DUP_CANDIDATES = 200
+# Fingerprints kept per process (about 1.5 KB each with their key, 30 MB at most): a
+# promoter's stored pages are fingerprinted once, not on every save showing their contacts.
+FINGERPRINT_CACHE = 20_000
+
+
+@dataclass(frozen=True)
+class _AdDoc:
+    """A stored page as the near-duplicate check reads it (no text: fingerprints are cached)."""
+
+    id: int
+    lead_key: str
+    text_hash: str
+    title: str
+    source_id: str
+    author: str
+
+
+class _FingerprintCache:
+    """Fingerprints by (text hash, title key), least recently used dropped first. Both are
+    what `neardup.fingerprint` reads (the normalized text and title), so an entry never goes
+    stale; a re-analysed text has another hash."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[tuple[str, str], Fingerprint] = OrderedDict()
+
+    def get(self, key: tuple[str, str]) -> Fingerprint | None:
+        found = self.items.get(key)
+        if found is not None:
+            self.items.move_to_end(key)
+        return found
+
+    def put(self, key: tuple[str, str], value: Fingerprint) -> None:
+        self.items[key] = value
+        if len(self.items) > self.size:
+            self.items.popitem(last=False)
+
+
+_FINGERPRINTS = _FingerprintCache(FINGERPRINT_CACHE)
+
+
+def _ad_docs(session: Session, ids: Iterable[int]) -> dict[int, _AdDoc]:
+    """id -> the page, for pages whose lead key can be shared (`_own_key`)."""
+    table, out = Document.__table__, {}
+    wanted = sorted(set(ids))
+    cols = (table.c.id, table.c.lead_key, table.c.text_hash, table.c.title)
+    for lo in range(0, len(wanted), _IN_CHUNK):
+        rows = session.connection().execute(
+            select(*cols, table.c.source_id, table.c.author).where(
+                table.c.id.in_(wanted[lo : lo + _IN_CHUNK])
+            )
+        )
+        for id_, key, hash_, title, source_id, author in rows:
+            if _own_key(key):
+                out[id_] = _AdDoc(id_, key, hash_, title or "", source_id or "", author or "")
+    return out
+
+
+def _identifying_contacts(session: Session, ids: list[int]) -> dict[int, set[tuple[str, str]]]:
+    """document id -> the phones, WeChat/QQ ids and e-mails it mentions (kind, key)."""
+    out: dict[int, set[tuple[str, str]]] = {}
+    for lo in range(0, len(ids), _IN_CHUNK):
+        rows = session.execute(
+            select(Mention.document_id, Entity.kind, Entity.key)
+            .join(Entity, Mention.entity_id == Entity.id)
+            .where(
+                Mention.document_id.in_(ids[lo : lo + _IN_CHUNK]),
+                Entity.kind.in_(sorted(IDENTIFYING_KINDS)),
+            )
+        )
+        for doc_id, kind, key in rows:
+            out.setdefault(doc_id, set()).add((kind, key))
+    return out
+
+
+def _contact_candidates(session: Session, contacts: set[tuple[str, str]]) -> set[int]:
+    """Documents mentioning any of `contacts`: the newest NEAR_DUP_CANDIDATES per contact."""
+    if not contacts:
+        return set()
+    pairs = (
+        select(Mention.entity_id, Mention.document_id)
+        .join(Entity, Mention.entity_id == Entity.id)
+        .where(
+            Entity.kind.in_(sorted({k for k, _ in contacts})),
+            Entity.key.in_(sorted({v for _, v in contacts})),
+        )
+        .distinct()
+        .subquery()
+    )
+    newest = func.row_number().over(
+        partition_by=pairs.c.entity_id, order_by=pairs.c.document_id.desc()
+    )
+    ranked = select(pairs.c.document_id, newest.label("n")).subquery()
+    rows = session.execute(
+        select(ranked.c.document_id).where(ranked.c.n <= NEAR_DUP_CANDIDATES).distinct()
+    )
+    return set(rows.scalars())
+
+
+def _account_candidates(session: Session, pages: list[_AdDoc]) -> set[int]:
+    """Pages of the same source, title and account as each of `pages` (which show no
+    contact: `neardup.posters_agree` joins those only within one account of one source)."""
+    if not pages:
+        return set()
+    titles = {t for p in pages for t in (p.title, _title_key(p.title)) if t}
+    table = Document.__table__
+    rows = session.connection().execute(
+        select(table.c.id)
+        .where(
+            table.c.source_id.in_(sorted({p.source_id for p in pages})),
+            table.c.author.in_(sorted({p.author for p in pages})),
+            table.c.title.in_(sorted(titles)),
+        )
+        .order_by(table.c.id.desc())
+        .limit(NEAR_DUP_CANDIDATES * len(pages))
+    )
+    return set(rows.scalars())
+
+
+def _fingerprints(session: Session, docs: Iterable[_AdDoc]) -> dict[int, Fingerprint]:
+    """document id -> fingerprint of its text, from the cache or computed (texts loaded once
+    for the pages missing from the cache)."""
+    out: dict[int, Fingerprint] = {}
+    missing: dict[int, tuple[str, str]] = {}
+    for doc in docs:
+        key = (doc.text_hash, _title_key(doc.title))
+        found = _FINGERPRINTS.get(key)
+        if found is None:
+            missing[doc.id] = key
+        else:
+            out[doc.id] = found
+    ids = sorted(missing)
+    for lo in range(0, len(ids), _IN_CHUNK):
+        table = Document.__table__
+        rows = session.connection().execute(
+            select(table.c.id, table.c.text, table.c.title).where(
+                table.c.id.in_(ids[lo : lo + _IN_CHUNK])
+            )
+        )
+        for id_, text, title in rows:
+            out[id_] = fingerprint(text or "", title or "")
+            _FINGERPRINTS.put(missing[id_], out[id_])
+    return out
+
+
+def join_near_duplicates(session: Session, doc_ids: Sequence[int]) -> int:
+    """Make each of `doc_ids` (pages just saved, with their mentions) one lead with the
+    stored pages that are the same ad (`pipelines.neardup.compare`); returns the number of
+    leads merged away.
+
+    Candidates are the pages sharing a phone, WeChat/QQ id or e-mail with a page (the
+    contacts index), and for a page with no contact, the pages of its source, title and
+    account; fingerprints are computed for those only. Pages joined are whole leads: every
+    lead a page matches (a thread, an exact copy, an earlier near-duplicate) becomes one,
+    keyed by the key of its oldest page, so the leads are the same whatever order the pages
+    came in, and a page that bridges two leads merges them.
+    """
+    docs = _ad_docs(session, doc_ids)
+    batch = [docs[i] for i in dict.fromkeys(doc_ids) if i in docs]
+    return _join_pages(session, batch, _identifying_contacts(session, [d.id for d in batch]))
+
+
+def _saved_ads(
+    results: list[SaveResult], values: list[dict[str, Any]], analyses: list[Analysis]
+) -> tuple[list[_AdDoc], dict[int, set[tuple[str, str]]]]:
+    """The pages just saved as `_join_pages` takes them, without reading them back."""
+    batch, shown = [], {}
+    for r, v, analysis in zip(results, values, analyses, strict=True):
+        if _own_key(v["lead_key"]):
+            source, author = v["source_id"] or "", v["author"]
+            batch.append(
+                _AdDoc(r.document_id, v["lead_key"], v["text_hash"], v["title"], source, author)
+            )
+        found = analysis.contacts
+        shown[r.document_id] = {
+            (c.kind, c.value[:_KEY_LEN]) for c in found if c.kind in IDENTIFYING_KINDS
+        }
+    return batch, shown
+
+
+def _join_pages(
+    session: Session,
+    batch: list[_AdDoc],
+    shown: dict[int, set[tuple[str, str]]],
+    titled: list[_Titled] | None = None,
+) -> int:
+    """`join_near_duplicates` for pages whose rows and contacts (`shown`) are at hand, and
+    maybe the stored pages of their sources and titles (`titled`, from `_same_titles`)."""
+    contacts = {d.id: shown[d.id] for d in batch if shown.get(d.id)}
+    lonely = [d for d in batch if d.id not in contacts and d.source_id and d.author]
+    if not contacts and not lonely:
+        return 0
+    docs = {d.id: d for d in batch}
+    found = _contact_candidates(session, {c for held in contacts.values() for c in held})
+    if titled is None:
+        found |= _account_candidates(session, lonely)
+    elif lonely:
+        accounts = {_account_key(d) for d in lonely}
+        found |= {t.id for t in titled if (t.source_id, _title_key(t.title), t.author) in accounts}
+    more = sorted(found - docs.keys())
+    docs.update(_ad_docs(session, more))
+    more = [i for i in more if i in docs]  # pages without text never join another
+    contacts.update(_identifying_contacts(session, more))
+    by_contact: dict[tuple[str, str], list[int]] = {}
+    for doc_id, held in contacts.items():
+        for c in held:
+            by_contact.setdefault(c, []).append(doc_id)
+    by_account: dict[tuple[str, str, str], list[int]] = {}
+    for doc in docs.values():
+        if not contacts.get(doc.id) and doc.source_id and doc.author:
+            by_account.setdefault(_account_key(doc), []).append(doc.id)
+    posters = {
+        doc.id: Poster(frozenset(contacts.get(doc.id, ())), doc.source_id, doc.author)
+        for doc in docs.values()
+    }
+    pairs: list[tuple[int, int]] = []  # (page, candidate) whose posters agree
+    for doc in batch:
+        near = {i for c in contacts.get(doc.id, ()) for i in by_contact.get(c, ())}
+        near.update(by_account.get(_account_key(doc), ()) if not contacts.get(doc.id) else ())
+        for other in sorted(near - {doc.id}):
+            if (
+                docs[other].lead_key != doc.lead_key
+                and posters_agree(posters[doc.id], posters[other])[0]
+            ):
+                pairs.append((doc.id, other))
+    prints = _fingerprints(session, [docs[i] for i in {i for pair in pairs for i in pair}])
+    leads = _KeyUnion()
+    for a, b in pairs:
+        key_a, key_b = docs[a].lead_key, docs[b].lead_key
+        if not leads.same(key_a, key_b) and near_duplicate(prints[a], prints[b]):
+            leads.union(key_a, key_b)
+    return _merge_leads(session, leads.groups())
+
+
+def _account_key(doc: _AdDoc) -> tuple[str, str, str]:
+    return doc.source_id, _title_key(doc.title), doc.author
+
+
+class _KeyUnion:
+    """Union-find over lead keys: which leads are one."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, key: str) -> str:
+        parent = self.parent
+        parent.setdefault(key, key)
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    def same(self, a: str, b: str) -> bool:
+        return self.find(a) == self.find(b)
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+    def groups(self) -> list[list[str]]:
+        """Keys that are one lead, groups of two or more."""
+        out: dict[str, list[str]] = {}
+        for key in list(self.parent):
+            out.setdefault(self.find(key), []).append(key)
+        return [sorted(g) for g in out.values() if len(g) > 1]
+
+
+def _merge_leads(session: Session, groups: list[list[str]]) -> int:
+    """Give every page of each group of leads the key of the group's oldest page; returns
+    the number of leads merged away."""
+    if not groups:
+        return 0
+    table = Document.__table__
+    keys = sorted({k for g in groups for k in g})
+    oldest = dict(
+        session.connection()
+        .execute(
+            select(table.c.lead_key, func.min(table.c.id))
+            .where(table.c.lead_key.in_(keys))
+            .group_by(table.c.lead_key)
+        )
+        .all()
+    )
+    moves: dict[str, str] = {}
+    for group in groups:
+        winner = min(group, key=lambda k: (oldest.get(k, 2**62), k))
+        moves.update((k, winner) for k in group if k != winner)
+    session.connection().execute(  # one statement: an executemany is a round trip a row
+        update(table)
+        .where(table.c.lead_key.in_(sorted(moves)))
+        .values(lead_key=case(moves, value=table.c.lead_key, else_=table.c.lead_key))
+    )
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Document):
+            session.expire(obj, ["lead_key"])
+    return len(moves)
 
 
 def _ensure_sources(session: Session, source_ids: set[str]) -> None:
@@ -664,7 +1031,11 @@ def _stored(session: Session, urls: list[str]) -> dict[str, tuple[int, str]]:
 
 
 def save_pages(
-    session: Session, pages: list[tuple[PageRecord, Analysis]], lexicon_version: str
+    session: Session,
+    pages: list[tuple[PageRecord, Analysis]],
+    lexicon_version: str,
+    *,
+    near_duplicates: bool = True,
 ) -> list[SaveResult]:
     """Store fetched pages and their analyses: an idempotent upsert by URL, in order.
 
@@ -672,21 +1043,27 @@ def save_pages(
     duplicates), and upserts its entities with first/last seen widened to the fetch time.
     An unknown `source_id` gets a minimal source row (name = id). A batch costs a fixed
     handful of statements, which is what lets a crawl store pages as fast as it fetches them.
+    Each page joins the lead of its thread, of an exact copy (`lead_keys_of`) and, unless
+    `near_duplicates` is False (benchmarks), of a stored page that is the same ad
+    (`join_near_duplicates`).
     """
     results: list[SaveResult] = []
     chunk: list[tuple[PageRecord, Analysis]] = []
     urls: set[str] = set()
     for item in pages:  # a URL twice in a batch: the later one is saved after the earlier
         if item[0].url in urls:
-            results += _save_unique(session, chunk, lexicon_version)
+            results += _save_unique(session, chunk, lexicon_version, near_duplicates)
             chunk, urls = [], set()
         chunk.append(item)
         urls.add(item[0].url)
-    return results + _save_unique(session, chunk, lexicon_version)
+    return results + _save_unique(session, chunk, lexicon_version, near_duplicates)
 
 
 def _save_unique(
-    session: Session, pages: list[tuple[PageRecord, Analysis]], lexicon_version: str
+    session: Session,
+    pages: list[tuple[PageRecord, Analysis]],
+    lexicon_version: str,
+    near_duplicates: bool = True,
 ) -> list[SaveResult]:
     """`save_pages` for a batch whose URLs are all different."""
     if not pages:
@@ -694,7 +1071,8 @@ def _save_unique(
     _ensure_sources(session, {p.source_id for p, _ in pages if p.source_id})
     session.flush()
     values = [_document_values(page, analysis) for page, analysis in pages]
-    for v, key in zip(values, lead_keys_of(session, values), strict=True):
+    titled = _same_titles(session, values)
+    for v, key in zip(values, lead_keys_of(session, values, titled), strict=True):
         v["lead_key"] = key
     urls = [v["url"] for v in values]
     stored = _stored(session, urls)
@@ -735,6 +1113,9 @@ def _save_unique(
         ],
         lexicon_version,
     )
+    if near_duplicates:  # after the mentions: candidates are found through them
+        batch, shown = _saved_ads(results, values, [a for _, a in pages])
+        _join_pages(session, batch, shown, titled)
     return results
 
 

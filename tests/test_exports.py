@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from greywatch.errors import GreywatchError, InputError
 from storage.exports import COLUMNS, atomic_file, export_leads, filter_is_empty
 from storage.models import ExportLog
-from storage.repo import LeadFilter
-from tests.case_world import XINCHENG, XINCHENG_USCC, at, build_world
+from storage.repo import LeadFilter, PageRecord, save_page
+from tests.case_world import PAGES, XINCHENG, XINCHENG_USCC, analysis_of, at, build_world, html_of
 
 HEADERS = [c.header for c in COLUMNS]
 EVIL_TITLE = '=HYPERLINK("http://evil.test","点我")'
@@ -299,3 +299,29 @@ def test_matched_words_quote_the_page_not_the_lexicon(evidence, expected) -> Non
     from storage.exports import matched_words
 
     assert matched_words(evidence) == expected
+
+
+def test_a_reposted_ad_is_one_row_with_all_its_urls(session: Session, tmp_path: Path) -> None:
+    """The same ad copied to a second URL later is one row: both URLs, first and last seen."""
+    build_world(session)
+    page = PAGES[0]
+    copy = PageRecord(
+        url="http://mirror.demo.test/p/9",
+        body=html_of(page),
+        fetched_at=at(20),
+        source_id=page.source,
+        title=page.title,
+        text=page.text,
+        encoding=page.encoding,
+    )
+    save_page(session, copy, analysis_of(page), "test-1")
+    session.commit()
+    out = tmp_path / "leads.csv"
+    export_leads(session, LeadFilter(min_score=0.5), "csv", out, user="analyst")
+    with out.open(encoding="utf-8-sig", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if page.url in r["全部链接"]]
+    assert len(rows) == 1
+    row = rows[0]
+    assert set(row["全部链接"].split("\n")) == {page.url, copy.url}
+    assert row["首次发现（北京时间）"] == "2026-11-03 10:30:00"
+    assert row["最后发现（北京时间）"] == "2026-11-20 10:30:00"

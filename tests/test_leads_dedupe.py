@@ -1,6 +1,7 @@
 """One lead per ad, not per URL: the same content saved under other URLs (a second demo run
-on a new port, a thread's page 2 repeating page 1) and the other pages of a forum thread (same
-source, title, URL skeleton and thread id) are the same lead, with all their URLs."""
+on a new port, a thread's page 2 repeating page 1), the other pages of a forum thread (same
+source, title, URL skeleton and thread id) and near-duplicates of one ad (other furniture,
+counters, dates; contacts that agree) are the same lead, with all their URLs."""
 
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from greywatch.cli import app
-from pipelines.model import Analysis, Detection
+from pipelines.model import Analysis, Contact, Detection
 from storage import db
 from storage.models import Document, Finding
 from storage.repo import (
     LeadFilter,
     PageRecord,
+    join_near_duplicates,
     query_leads,
+    reanalyze,
     save_page,
     save_pages,
     text_hash,
@@ -30,6 +33,22 @@ from storage.repo import (
 )
 from storage.review import list_reviews, review_leads
 from tests.case_world import PAGES, analysis_of, at, build_world, html_of
+from tests.test_neardup import (
+    AT,
+    CLASSIFIEDS,
+    CREDIT,
+    DEBT,
+    FORUM_A,
+    FORUM_B,
+    HX,
+    REFUND_A,
+    REFUND_B,
+    REFUND_C,
+    TIEBA,
+    XIN,
+    XIN_PHONE,
+    XIN_WECHAT,
+)
 
 runner = CliRunner()
 
@@ -329,3 +348,227 @@ def test_upgrade_to_0004_keys_stored_pages_by_their_text(db_url: str) -> None:
         )
         s.commit()
         assert s.scalar(select(Document.lead_key).where(Document.url == url2)) == text_hash(text1)
+
+
+# --- near-duplicates: one ad at other URLs, with other furniture, counters and dates ---------
+
+# (url, source, author, title, body, contacts) per page; the page's fetch time is its index
+# in hours, whatever order it is saved in.
+NearPage = tuple[str, str, str, str, str, frozenset[tuple[str, str]]]
+
+BBS_B = "http://bbs-b.demo.test"
+INFO = "http://info.demo.test"
+NEAR_CASES: dict[str, tuple[list[NearPage], list[list[int]]]] = {
+    "one ad on two forums": (
+        [
+            (f"{BBS}/thread-301-1-1.html", "bbs", "xinchengzx", "征信修复 专业处理逾期",
+             FORUM_A.format(ad=CREDIT), XIN),
+            (f"{BBS_B}/t/88412", "bbs-b", "鑫诚征信", "专业征信修复 不成功不收费",
+             FORUM_B.format(ad=CREDIT), XIN),
+            (f"{INFO}/ad/7731.html", "info", "鑫诚", "征信修复", CLASSIFIEDS.format(ad=CREDIT),
+             XIN_WECHAT),
+        ],
+        [[0, 1, 2]],
+    ),
+    "a template pushed by two accounts with their own contacts": (
+        [
+            (f"{BBS}/thread-302-1-1.html", "bbs", "退保小助手01", "代理退保", REFUND_A, HX),
+            (f"{BBS_B}/t/88413", "bbs-b", "维权君", "后悔买保险了？", REFUND_B, AT),
+        ],
+        [[0], [1]],
+    ),
+    "one promoter, two ads": (
+        [
+            (f"{BBS}/thread-303-1-1.html", "bbs", "xinchengzx", "征信修复",
+             FORUM_A.format(ad=CREDIT), XIN),
+            (f"{BBS}/thread-304-1-1.html", "bbs", "xinchengzx", "停息挂账",
+             FORUM_A.format(ad=DEBT), XIN),
+        ],
+        [[0], [1]],
+    ),
+    "one forum, two accounts, one contact": (
+        [
+            (f"{BBS}/thread-305-1-1.html", "bbs", "退保小助手01", "代理退保", REFUND_A, HX),
+            (f"{BBS}/thread-306-1-1.html", "bbs", "退保小助手02", "保险退保", REFUND_C, HX),
+        ],
+        [[0], [1]],
+    ),
+    "short ads": (
+        [
+            (f"{BBS}/thread-307-1-1.html", "bbs", "", "征信", "征信修复加V：xinc888（10月12日）",
+             XIN_WECHAT),
+            (f"{BBS_B}/t/88414", "bbs-b", "", "征信", "征信修复 加V xinc888 2026-10-20 21:05",
+             XIN_WECHAT),
+            (f"{BBS}/thread-308-1-1.html", "bbs", "", "退保", "代理退保加V：xinc888", XIN_WECHAT),
+        ],
+        [[0, 1], [2]],
+    ),
+    "a page with both contacts bridges two leads": (
+        [
+            (f"{BBS}/thread-309-1-1.html", "bbs", "", "征信修复", CREDIT, XIN_PHONE),
+            (f"{INFO}/ad/7732.html", "info", "", "征信修复", CLASSIFIEDS.format(ad=CREDIT),
+             XIN_WECHAT),
+            (f"{BBS_B}/t/88415", "bbs-b", "", "征信修复", FORUM_B.format(ad=CREDIT), XIN),
+        ],
+        [[0, 1, 2]],
+    ),
+    "a thread and its repost elsewhere": (
+        [
+            (f"{BBS}/thread-310-1-1.html", "bbs", "xinchengzx", "征信修复 专业",
+             FORUM_A.format(ad=CREDIT), XIN),
+            (f"{BBS}/thread-310-2-1.html", "bbs", "xinchengzx", "征信修复 专业",
+             "靠谱的，已经帮很多人处理好了", frozenset()),
+            (f"{BBS_B}/t/88416", "bbs-b", "鑫诚征信", "专业征信修复", TIEBA.format(ad=CREDIT),
+             XIN),
+        ],
+        [[0, 1, 2]],
+    ),
+    "no contacts, one account reposting": (
+        [
+            (f"{BBS}/thread-311-1-1.html", "bbs", "xinchengzx", "征信修复",
+             FORUM_A.format(ad=CREDIT.split("联系")[0]), frozenset()),
+            (f"{BBS}/thread-312-1-1.html", "bbs", "xinchengzx", "征信修复",
+             FORUM_B.format(ad=CREDIT.split("联系")[0]), frozenset()),
+            (f"{BBS}/thread-313-1-1.html", "bbs", "别人", "征信修复",
+             TIEBA.format(ad=CREDIT.split("联系")[0]), frozenset()),
+        ],
+        [[0, 1], [2]],
+    ),
+    "an exact copy joins a lead merged away from its text's key": (
+        [
+            (f"{BBS}/thread-314-1-1.html", "bbs", "xinchengzx", "征信修复",
+             FORUM_A.format(ad=CREDIT.split("联系")[0]), frozenset()),
+            (f"{BBS}/thread-315-1-1.html", "bbs", "xinchengzx", "征信修复",
+             FORUM_B.format(ad=CREDIT.split("联系")[0]), frozenset()),
+            (f"{BBS_B}/t/88417", "bbs-b", "", "征信修复",
+             FORUM_B.format(ad=CREDIT.split("联系")[0]), frozenset()),
+        ],
+        [[0, 1, 2]],
+    ),
+}  # fmt: skip
+
+
+def _near_records(pages: list[NearPage]) -> list[tuple[PageRecord, Analysis]]:
+    """Each page as the crawler hands it to storage, its analysis giving its contacts."""
+    out = []
+    for i, (url, source, author, title, body, contacts) in enumerate(pages):
+        text = f"{title}\n{body}"
+        found = tuple(
+            Contact(kind, value, value, max(text.find(value), 0), max(text.find(value), 0) + 1)
+            for kind, value in sorted(contacts)
+        )
+        det = Detection("promotion", ("credit_repair",), 0.9, (), "广告")
+        analysis = Analysis("t", det, contacts=found, title=title, text=text)
+        record = PageRecord(
+            url=url,
+            body=text.encode(),
+            fetched_at=at(1) + timedelta(hours=i),
+            source_id=source,
+            title=title,
+            text=text,
+            author=author,
+        )
+        out.append((record, analysis))
+    return out
+
+
+def _save_in(s: Session, records: list[tuple[PageRecord, Analysis]], batched: bool) -> None:
+    if batched:
+        save_pages(s, records, "test-1")
+    else:
+        for record, analysis in records:
+            save_page(s, record, analysis, "test-1")
+    s.commit()
+
+
+@pytest.mark.parametrize(
+    ("order", "batched"),
+    [("as listed", False), ("reversed", False), ("reversed", True)],
+    ids=["as listed", "reversed", "reversed, one batch"],
+)
+@pytest.mark.parametrize("case", list(NEAR_CASES))
+def test_near_duplicates_are_one_lead(engine: Engine, case: str, order: str, batched: bool) -> None:
+    pages, groups = NEAR_CASES[case]
+    records = _near_records(pages)
+    if order == "reversed":
+        records.reverse()
+    with Session(engine) as s:
+        _save_in(s, records, batched)
+        leads = query_leads(s, LeadFilter())
+    expected = sorted(sorted(pages[i][0] for i in g) for g in groups)
+    assert sorted(sorted(r.urls) for r in leads) == expected
+    for row in leads:  # seen from its first page's fetch to its last page's
+        hours = [i for i, p in enumerate(pages) if p[0] in row.urls]
+        assert row.first_seen == at(1) + timedelta(hours=min(hours))
+        assert row.last_seen == at(1) + timedelta(hours=max(hours))
+
+
+def test_near_duplicate_lead_survives_resaving_and_reanalysis(engine: Engine) -> None:
+    """A page saved again (a re-crawl) and a re-analysis leave the near-duplicate leads be."""
+    pages, _ = NEAR_CASES["one ad on two forums"]
+    records = _near_records(pages)
+    with Session(engine) as s:
+        _save_in(s, records, batched=False)
+        keys = dict(s.execute(select(Document.url, Document.lead_key)).all())
+        assert len(set(keys.values())) == 1
+        record, analysis = records[0]
+        save_page(s, replace(record, fetched_at=at(9)), analysis, "test-1")
+        by_url = {r.url: a for r, a in records}
+        reanalyze(s, lambda doc: by_url[doc.url], "test-2", only_stale=False)
+        s.commit()
+        assert dict(s.execute(select(Document.url, Document.lead_key)).all()) == keys
+        leads = query_leads(s, LeadFilter())
+    assert len(leads) == 1 and leads[0].last_seen == at(9)
+
+
+def test_a_repost_joins_a_reviewed_lead(engine: Engine) -> None:
+    """A decision made on an ad holds for its reposts found later."""
+    pages, _ = NEAR_CASES["one ad on two forums"]
+    first, *later = _near_records(pages)
+    with Session(engine) as s:
+        _save_in(s, [first], batched=False)
+        (lead,) = query_leads(s, LeadFilter())
+        review_leads(s, [lead.finding_id], "confirmed", "征信修复广告")
+        s.commit()
+        _save_in(s, later, batched=True)
+        confirmed = query_leads(s, LeadFilter(review=("confirmed",)))
+    assert [(r.finding_id, len(r.urls)) for r in confirmed] == [(lead.finding_id, 3)]
+
+
+def test_saving_without_the_near_duplicate_lookup_keeps_them_apart(engine: Engine) -> None:
+    """The switch the benchmark uses: off, only threads and exact copies are joined."""
+    pages, _ = NEAR_CASES["one ad on two forums"]
+    with Session(engine) as s:
+        save_pages(s, _near_records(pages), "test-1", near_duplicates=False)
+        s.commit()
+        assert len(query_leads(s, LeadFilter())) == 3
+
+
+@pytest.mark.parametrize("case", ["one ad on two forums", "one promoter, two ads"])
+def test_stored_pages_joined_afterwards(engine: Engine, case: str) -> None:
+    """`join_near_duplicates` over pages saved without the lookup (a database filled before
+    it existed) gives the leads saving with it gives."""
+    pages, groups = NEAR_CASES[case]
+    with Session(engine) as s:
+        saved = save_pages(s, _near_records(pages), "test-1", near_duplicates=False)
+        merged = join_near_duplicates(s, [r.document_id for r in saved])
+        s.commit()
+        leads = query_leads(s, LeadFilter())
+    assert merged == len(pages) - len(groups)
+    assert sorted(sorted(r.urls) for r in leads) == sorted(
+        sorted(pages[i][0] for i in g) for g in groups
+    )
+
+
+def test_cli_lists_a_near_duplicate_lead_with_its_urls(sqlite_engine: Engine) -> None:
+    pages, _ = NEAR_CASES["one ad on two forums"]
+    with Session(sqlite_engine) as s:
+        _save_in(s, _near_records(pages), batched=False)
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    result = runner.invoke(app, ["leads", "--json", "--db", url])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.output)
+    assert row["urls"] == [p[0] for p in pages]
+    assert row["first_seen"] < row["last_seen"]
+    table = runner.invoke(app, ["leads", "--db", url], env={"COLUMNS": "250"})
+    assert "另有 2 个网址" in table.output
