@@ -129,9 +129,10 @@ class Document(Base):
     raw: Mapped[bytes] = mapped_column(LargeBinary)  # zlib-compressed response body
     raw_sha256: Mapped[str] = mapped_column(String(64), index=True)  # of the uncompressed body
     text_hash: Mapped[str] = mapped_column(String(64), default="")  # SHA-256 of normalized text
-    # Which lead the page belongs to: set when the page is saved (storage.repo.lead_keys_of):
-    # another page of the same thread's key, else the page's own text_hash. Kept as it is on
-    # re-analysis, since other pages of the lead may share it.
+    # Which lead the page belongs to, set when the page is saved (storage.repo.lead_keys_of):
+    # its thread's key, else a stored exact copy's lead, else its own text_hash; a near-
+    # duplicate repost with agreeing contacts then merges into the older lead
+    # (storage.repo.join_near_duplicates). Kept as it is on re-analysis.
     lead_key: Mapped[str] = mapped_column(String(64), default="", index=True)
     encoding: Mapped[str] = mapped_column(String(40), default="")
     http_status: Mapped[int] = mapped_column(Integer, default=200)
@@ -376,3 +377,28 @@ class AlertEvent(Base):
     )
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     deliveries: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# The web workspace's indexes (migration 0006): keyset pages of the leads list, its filters
+# and the dashboard's panels.
+Index(
+    "ix_documents_fetched_at_id",
+    Document.fetched_at,
+    Document.id,
+    Document.source_id,
+    Document.lead_key,
+)
+Index("ix_documents_source_id_fetched_at", Document.source_id, Document.fetched_at)
+Index(
+    "ix_findings_kind_document_id",
+    Finding.kind,
+    Finding.document_id,
+    postgresql_include=["categories", "template_id"],
+)
+Index("ix_mentions_entity_id_document_id", Mention.entity_id, Mention.document_id)
+Index("ix_crawl_runs_source_id_started_at", CrawlRun.source_id, CrawlRun.started_at)
+Index("ix_actors_first_seen", Actor.first_seen)
+Index("ix_templates_last_seen", Template.last_seen)
+
+# Exact copies of a text join its lead (storage.repo.lead_keys_of, migration 0007).
+Index("ix_documents_text_hash", Document.text_hash)

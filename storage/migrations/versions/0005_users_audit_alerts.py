@@ -42,7 +42,9 @@ def upgrade() -> None:
         sa.Column("last_seen_at", STAMP, nullable=False),
         sa.Column("expires_at", STAMP, nullable=False),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_web_sessions_user_id_users"),
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_web_sessions_user_id_users"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_web_sessions")),

@@ -1,0 +1,1 @@
+"""The web workspace: browse, review and export leads from a browser (`greywatch web`)."""
