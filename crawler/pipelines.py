@@ -24,7 +24,7 @@ from scrapy.exceptions import DropItem
 
 from crawler.items import PageItem
 from crawler.lifeline import die_with_parent
-from crawler.store import engine_for
+from crawler.store import engine_for, retry_storage
 from pipelines import timeutil
 
 logger = logging.getLogger(__name__)
@@ -187,11 +187,13 @@ class StorePipeline:
         batch, self.pending = self.pending, []
         if not batch:
             return
+        # A database that is briefly unreachable is waited out (retry_storage); only a batch
+        # that still fails falls back to page by page.
         try:
-            results = self._save(batch, per_page=False)
+            results = retry_storage(lambda: self._save(batch, per_page=False), stats=self.stats)
         except Exception:  # one page spoiled the batch: save again, each page on its own
             try:
-                results = self._save(batch, per_page=True)
+                results = retry_storage(lambda: self._save(batch, per_page=True), stats=self.stats)
             except Exception as exc:  # the commit itself failed (database locked, gone)
                 for record, _ in batch:
                     self._count_error("storage", record.url, exc)

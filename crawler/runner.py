@@ -241,3 +241,21 @@ def _run_with_progress(
                     result.status = "failed"
             live.update(_table(results))
     console.print()
+
+
+def run_member(
+    source: SourceConfig,
+    db_url: str,
+    run_id: int,
+    overrides: dict[str, Any],
+    *,
+    console: Console | None = None,
+    log_level: str = "WARNING",
+) -> SourceResult:
+    """Crawl `source` as one member of a distributed run (crawler/tasks.py): no lease taken
+    here (the queue task that started run `run_id` holds it) and `overrides` put the queue,
+    duplicate filter and politeness in Redis (crawler.frontier.distributed_overrides)."""
+    no_lease: list[Any] = [None]
+    return _crawl(
+        [source], no_lease, db_url, "queue", run_id, False, console, log_level, overrides
+    )[0]

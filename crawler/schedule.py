@@ -197,6 +197,7 @@ def run_source(
     except OSError as exc:
         detail = f"cannot start {cmd[0]!r}: {exc.strerror or exc}"
     _record_exit(db_url, run_id, returncode, detail)
+    after_run(db_url, source_id, run_id)
     log.info(
         "run %s: %s %s",
         run_id,
@@ -204,6 +205,45 @@ def run_source(
         describe_exit(returncode) if returncode is not None else "not started",
     )
     return returncode
+
+
+def after_run(db_url: str, source_id: str, run_id: int) -> None:
+    """Once a scheduled run is recorded: count it in the metrics, run the alert rules (when a
+    rules file is found), then each function in AFTER_RUN. A failing step is only logged."""
+    from crawler.alert_delivery import check_after_run
+    from crawler.metrics import record_stored_run
+
+    steps: list[Callable[[str, str, int], object]] = [
+        lambda url, _source, run: record_stored_run(url, run),
+        lambda url, _source, _run: check_after_run(url),
+        *AFTER_RUN,
+    ]
+    for step in steps:
+        try:
+            step(db_url, source_id, run_id)
+        except Exception:
+            log.exception("after run %s of %s: a step failed", run_id, source_id)
+
+
+# Further steps after each scheduled run: (database URL, source id, run id).
+AFTER_RUN: list[Callable[[str, str, int], object]] = []
+
+
+def enqueue_source(
+    source_id: str, sources_path: str, db_url: str, command: Sequence[str] | None = None
+) -> str | None:
+    """The scheduled job in distributed mode (GREYWATCH_DISTRIBUTED=1): put one run of the
+    source on the queue for `greywatch worker` (crawler/tasks.py); returns the task id.
+
+    Same arguments as `run_source`, so the stored jobs keep their shape either way.
+    """
+    from crawler.tasks import enqueue
+
+    if _stop.is_set():
+        return None
+    task_id = enqueue(source_id, sources_path)
+    log.info("queued a run of %s (task %s)", source_id, task_id)
+    return task_id
 
 
 def cron_trigger(source: ScheduledSource, timezone: Any = None) -> CronTrigger:
@@ -222,12 +262,22 @@ def build_scheduler(
     scheduler_cls: type[BaseScheduler] = BlockingScheduler,
     trigger_for: Callable[[ScheduledSource], BaseTrigger | None] | None = None,
     command: Sequence[str] | None = None,
+    enqueue: bool | None = None,
 ) -> BaseScheduler:
     """A scheduler with one job per scheduled source, stored in the greywatch database.
 
     Jobs of sources no longer configured (or no longer scheduled) are removed when it starts.
     `trigger_for` overrides the cron trigger (tests); `command` the crawl command prefix.
+    `enqueue` (default: GREYWATCH_DISTRIBUTED) makes each job only queue a run for the
+    workers (PostgreSQL required) instead of crawling here.
     """
+    from crawler.tasks import QueueSettings, require_postgres
+
+    if enqueue is None:
+        enqueue = QueueSettings.from_env().distributed
+    if enqueue:
+        require_postgres(db_url)
+    job = enqueue_source if enqueue else run_source
     engine = get_engine(db_url)
     scheduler = scheduler_cls(
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE)},
@@ -243,7 +293,7 @@ def build_scheduler(
             continue
         job_id = JOB_PREFIX + source.id
         scheduler.add_job(
-            run_source,
+            job,
             trigger=trigger,
             id=job_id,
             name=f"crawl {source.id}",
@@ -269,8 +319,13 @@ def run_forever(scheduler: BaseScheduler, on_start: Callable[[], None] | None = 
     CHILD_GRACE_S) and their runs marked failed, and `scheduler.shutdown(wait=True)` returns
     once every job has recorded its end.
     """
+    from crawler.metrics import serve_from_env
+    from crawler.tasks import QueueSettings
+
     _stop.clear()
     stopper: list[threading.Thread] = []
+    # GREYWATCH_METRICS_PORT: /metrics of this scheduler (queue depth too in distributed mode)
+    metrics_server = serve_from_env(queues=QueueSettings.from_env().distributed)
 
     def on_signal(signum: int, _frame: object) -> None:
         if stopper:
@@ -296,3 +351,5 @@ def run_forever(scheduler: BaseScheduler, on_start: Callable[[], None] | None = 
             thread.join()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if metrics_server is not None:
+            metrics_server.shutdown()

@@ -67,7 +67,11 @@ CONCURRENT_ITEMS = 4
 # Processes that run the analysis beside the crawl (0: analyse in the crawl process). One
 # fills the second core of a small box; the crawl process itself fetches and saves.
 GREYWATCH_ANALYSIS_WORKERS = _env.analysis_workers
-EXTENSIONS = {"crawler.extensions.RunRecorder": 500}
+EXTENSIONS = {
+    "crawler.extensions.RunRecorder": 500,
+    # Response-to-analysed-item time into the stats, for the Prometheus metrics.
+    "crawler.metrics_ext.PageTimer": 510,
+}
 # Crawler traps (endless calendars, growing URLs, pages past the end) are cut even where a
 # source has no deny rule for them; see crawler/traps.py for what each limit means.
 SPIDER_MIDDLEWARES = {"crawler.traps.TrapGuard": 800}
@@ -84,5 +88,8 @@ SPIDER_CONTRACTS = {"crawler.contracts.DemoUrlContract": 10}
 # Playwright is configured per browser source only (see crawler/browser.py); these are defaults.
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
-PLAYWRIGHT_MAX_CONTEXTS = 1
-PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 2
+# One context per site, each with as many tabs as Scrapy lets requests through to that site
+# (CONCURRENT_REQUESTS_PER_DOMAIN): politeness is Scrapy's, not a second, smaller cap here.
+# 0 = no cap of their own (tabs: CONCURRENT_REQUESTS at most; crawler.browser.BrowserHandler).
+PLAYWRIGHT_MAX_CONTEXTS = 0
+PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 0

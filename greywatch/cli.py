@@ -7,6 +7,7 @@ import sys
 import typer
 
 from greywatch import (
+    cmd_alerts,
     cmd_analyze,
     cmd_business,
     cmd_cases,
@@ -17,6 +18,8 @@ from greywatch import (
     cmd_registry,
     cmd_store,
     cmd_terms,
+    cmd_web,
+    cmd_worker,
 )
 from greywatch.console import make_console
 from greywatch.errors import GreywatchError, mask_userinfo
@@ -53,6 +56,9 @@ for module in (
     cmd_terms,
     cmd_exports,
     cmd_business,
+    cmd_worker,
+    cmd_web,
+    cmd_alerts,
 ):
     module.register(app)
 

@@ -252,8 +252,19 @@ def schedule(
         ),
     ] = None,
     db: DbOption = None,
+    enqueue: Annotated[
+        bool | None,
+        typer.Option(
+            "--enqueue/--no-enqueue",
+            help="Only queue each due run for `greywatch worker` processes (needs PostgreSQL "
+            "and Redis) instead of crawling here. Default: $GREYWATCH_DISTRIBUTED.",
+        ),
+    ] = None,
 ) -> None:
-    """Crawl every source with a `schedule` (cron) on time, until SIGTERM or Ctrl-C."""
+    """Crawl every source with a `schedule` (cron) on time, until SIGTERM or Ctrl-C.
+
+    With --enqueue the runs are queued for workers on any number of machines instead.
+    """
     from crawler.schedule import JOB_PREFIX, build_scheduler, run_forever
     from crawler.sources import default_sources_path, load_sources
     from storage.db import database_url, session_scope
@@ -266,11 +277,15 @@ def schedule(
             f"{path}: no source has a schedule", hint="add e.g. schedule: '0 */6 * * *' to one"
         )
     url = database_url(db)
+    if enqueue:  # refused before anything is written
+        from crawler.tasks import require_postgres
+
+        require_postgres(url)
     with session_scope(open_engine(url, create=True)) as session:
         for src in config.sources:
             upsert_source(session, src.id, src.name, src.model_dump(mode="json"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    scheduler = build_scheduler(config.sources, path, url)
+    scheduler = build_scheduler(config.sources, path, url, enqueue=enqueue)
     crons = {f"{JOB_PREFIX}{s.id}": s.schedule for s in config.sources if s.schedule}
     run_forever(scheduler, on_start=lambda: _print_jobs(scheduler, crons))
     _out.print("scheduler stopped")

@@ -186,6 +186,16 @@ def dispose_engines() -> None:
         _checked.clear()
 
 
+def forget_engines_after_fork() -> None:
+    """In a freshly forked process: drop the parent's engines without closing their
+    connections (they belong to the parent), so this process opens its own."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose(close=False)
+        _engines.clear()
+        _checked.clear()
+
+
 def alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))

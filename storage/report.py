@@ -379,6 +379,7 @@ def _site_names(session: Session, docs: list[Document]) -> dict[int, str]:
 
 # --- contacts as people read them ------------------------------------------------------------
 
+
 def contact_display(kind: str, value: str) -> str:
     """`电话 021-62881234`: a contact as an analyst would dial or search it (one display rule,
     shared with the lead tables and exports)."""
