@@ -19,7 +19,7 @@ from sqlalchemy import and_, case, false, func, inspect, literal, not_, or_, sel
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.util import ClauseAdapter
 
-from storage.models import REVIEW_STATUSES, Document, Entity, Finding, Mention, SourcePage
+from storage.models import REVIEW_STATUSES, Document, Entity, Finding, Mention
 from storage.repo import (
     _EMPTY_HASH,
     _FROM_BUSINESS,
@@ -31,10 +31,10 @@ from storage.repo import (
     _finding_conditions,
     _page_conditions,
     _Pages,
+    _pages_of,
     _rank_of,
     _ranks_of,
     lead_key,
-    utc,
 )
 
 # (representative Finding, its Document, lead key, review rank): the rows of repo._lead_stmt.
@@ -246,28 +246,4 @@ def lead_pages(session: Session, keys: Sequence[str], f: LeadFilter) -> dict[str
                 .join(Finding, Finding.document_id == Document.id)
                 .where(column.in_(values[lo : lo + _IN_CHUNK]), *members)
             ).all()
-    seen: dict[int, tuple[datetime, datetime]] = {}
-    ids = [doc_id for _, doc_id, _, _ in docs]
-    for lo in range(0, len(ids), _IN_CHUNK):
-        rows = session.execute(
-            select(
-                SourcePage.document_id,
-                func.min(SourcePage.first_seen),
-                func.max(SourcePage.last_seen),
-            )
-            .where(SourcePage.document_id.in_(ids[lo : lo + _IN_CHUNK]))
-            .group_by(SourcePage.document_id)
-        ).all()
-        seen.update({doc_id: (utc(a), utc(b)) for doc_id, a, b in rows})
-    out: dict[str, _Pages] = {}
-    for k, doc_id, url, fetched in docs:
-        at = utc(fetched)
-        first, last = seen.get(doc_id, (at, at))
-        first, last = min(first, at), max(last, at)
-        p = out.setdefault(k, _Pages())
-        p.urls.append((first, url))
-        p.first = first if p.first is None else min(p.first, first)
-        p.last = last if p.last is None else max(p.last, last)
-    for p in out.values():
-        p.urls.sort()
-    return out
+    return _pages_of(session, docs)

@@ -1456,8 +1456,6 @@ class _Pages:
 def _lead_pages(session: Session, keys: list[str], f: LeadFilter) -> dict[str, _Pages]:
     """lead key -> its pages (those whose analysis meets the filter's finding conditions)."""
     key = lead_key()
-    out: dict[str, _Pages] = {}
-    seen: dict[int, tuple[datetime, datetime]] = {}
     docs: list[tuple[str, int, str, datetime]] = []
     for lo in range(0, len(keys), _IN_CHUNK):
         chunk = keys[lo : lo + _IN_CHUNK]
@@ -1466,6 +1464,15 @@ def _lead_pages(session: Session, keys: list[str], f: LeadFilter) -> dict[str, _
             .join(Finding, Finding.document_id == Document.id)
             .where(key.in_(chunk), *_finding_conditions(f))
         ).all()
+    return _pages_of(session, docs)
+
+
+def _pages_of(
+    session: Session, docs: Sequence[tuple[str, int, str, datetime]]
+) -> dict[str, _Pages]:
+    """(lead key, document id, url, fetched_at) rows -> each lead's URLs and seen window, the
+    window widened by when each source first and last saw the page."""
+    seen: dict[int, tuple[datetime, datetime]] = {}
     ids = [doc_id for _, doc_id, _, _ in docs]
     for lo in range(0, len(ids), _IN_CHUNK):
         rows = session.execute(
@@ -1478,6 +1485,7 @@ def _lead_pages(session: Session, keys: list[str], f: LeadFilter) -> dict[str, _
             .group_by(SourcePage.document_id)
         ).all()
         seen.update({doc_id: (utc(a), utc(b)) for doc_id, a, b in rows})
+    out: dict[str, _Pages] = {}
     for k, doc_id, url, fetched in docs:
         at = utc(fetched)
         first, last = seen.get(doc_id, (at, at))
