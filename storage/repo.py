@@ -1508,6 +1508,12 @@ def query_leads(session: Session, f: LeadFilter) -> list[LeadRow]:
     its leads).
     """
     rows = session.execute(_lead_stmt(f)).all()
+    return lead_rows(session, rows, _lead_pages(session, [key for _, _, key, _ in rows], f))
+
+
+def lead_rows(session: Session, rows: Sequence[Any], pages: dict[str, _Pages]) -> list[LeadRow]:
+    """LeadRows for (Finding, Document, lead key, review rank) rows: contacts, businesses and
+    registry checks read for those documents only, each lead with its pages from `pages`."""
     doc_ids = [doc.id for _, doc, _, _ in rows]
     by_doc: dict[int, list[tuple[Mention, Entity]]] = {i: [] for i in doc_ids}
     if doc_ids:
@@ -1521,7 +1527,6 @@ def query_leads(session: Session, f: LeadFilter) -> list[LeadRow]:
             by_doc[mention.document_id].append((mention, entity))
     business_ids = {e.id for found in by_doc.values() for _, e in found if e.kind == "business"}
     checks = _registry_checks(session, business_ids)
-    pages = _lead_pages(session, [key for _, _, key, _ in rows], f)
     out = []
     for finding, doc, key, rank in rows:
         row = _lead_row(finding, doc, by_doc[doc.id], checks)

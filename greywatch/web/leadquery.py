@@ -30,10 +30,7 @@ from storage.repo import (
     BUSINESS_KINDS,
     LeadFilter,
     LeadRow,
-    _lead_row,
-    _Pages,
-    _registry_checks,
-    _with_lead,
+    lead_rows,
 )
 
 # Leads per page of the list (and of the review queue): a screen or two of rows.
@@ -182,24 +179,7 @@ def lead_page(
 def leads_of(session: Session, found: Sequence[LeadHit], f: LeadFilter) -> list[LeadRow]:
     """LeadRows for (Finding, Document, lead key, rank) rows, built as `query_leads` builds
     them: contacts, businesses, registry checks, every URL."""
-    doc_ids = [doc.id for _, doc, _, _ in found]
-    by_doc: dict[int, list[tuple[Mention, Entity]]] = {i: [] for i in doc_ids}
-    if doc_ids:
-        for mention, entity in session.execute(
-            select(Mention, Entity)
-            .join(Entity, Mention.entity_id == Entity.id)
-            .where(Mention.document_id.in_(doc_ids))
-            .order_by(Mention.document_id, Mention.start, Mention.id)
-        ):
-            by_doc[mention.document_id].append((mention, entity))
-    business_ids = {e.id for pairs in by_doc.values() for _, e in pairs if e.kind == "business"}
-    checks = _registry_checks(session, business_ids)
-    pages = lead_pages(session, [key for _, _, key, _ in found], f)
-    out = []
-    for finding, doc, key, rank in found:
-        row = _lead_row(finding, doc, by_doc[doc.id], checks)
-        out.append(_with_lead(row, pages.get(key, _Pages()), by_doc[doc.id], int(rank)))
-    return out
+    return lead_rows(session, found, lead_pages(session, [key for _, _, key, _ in found], f))
 
 
 def lead_by_id(session: Session, finding_id: int) -> LeadRow | None:
