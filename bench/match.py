@@ -21,7 +21,6 @@ import argparse
 import csv
 import multiprocessing as mp
 import os
-import queue
 import random
 import sys
 import tempfile
@@ -33,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, select
 
+from bench.child import run_in_child
 from pipelines import uscc
 from pipelines.names import normalize_name, split_name, vocab
 
@@ -220,22 +220,6 @@ def _match_child(url: str, rows: int, leads: list, q: mp.Queue) -> None:
            "methods": dict(methods)})  # fmt: skip
 
 
-def _run(target, *args) -> dict:
-    ctx = mp.get_context("fork")
-    q = ctx.Queue()
-    p = ctx.Process(target=target, args=(*args, q))
-    p.start()
-    while True:  # a child that dies (a traceback above) must not leave this waiting forever
-        try:
-            out = q.get(timeout=5)
-            break
-        except queue.Empty:
-            if not p.is_alive():
-                raise SystemExit(f"benchmark child failed (exit code {p.exitcode})") from None
-    p.join()
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -267,13 +251,13 @@ def main() -> None:
               f"{os.getloadavg()[0]:.1f} (machine shared: compare the ratios)")  # fmt: skip
         url = f"sqlite:///{db_path}"
         if not args.match_only:
-            imp = _run(_import_child, url, str(csv_path))
+            imp = run_in_child(_import_child, url, str(csv_path))
             print(f"import:   {imp['rows']:,} rows in {imp['s']:.1f}s = "
                   f"{imp['rows'] / imp['s']:,.0f} rows/s wall, {imp['rows'] / imp['cpu']:,.0f} "
                   f"rows/s CPU, peak RSS {imp['peak_mb']:,.0f} MB")  # fmt: skip
         for size in sizes:
             leads = lead_names(world, args.names, rows=size)
-            m = _run(_match_child, url, size, leads)
+            m = run_in_child(_match_child, url, size, leads)
             n = len(leads)
             base, match = n / m["base_s"], n / m["match_s"]
             base_cpu, match_cpu = n / m["base_cpu"], n / m["match_cpu"]

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import multiprocessing as mp
 import os
-import queue
 import resource
 import sys
 import tempfile
@@ -34,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import Connection, Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 
+from bench.child import run_in_child
 from storage.models import Registration
 
 PG_ADMIN = os.environ.get(
@@ -185,19 +184,7 @@ def _child(kind: str, where: str, path: str, old: bool, workers: int | None, q: 
 
 
 def _run(*args: Any) -> dict[str, Any]:
-    ctx = mp.get_context("fork")
-    q = ctx.Queue()
-    p = ctx.Process(target=_child, args=(*args, q))
-    p.start()
-    while True:  # a child that dies (a traceback above) must not leave this waiting forever
-        try:
-            out = q.get(timeout=5)
-            break
-        except queue.Empty:
-            if not p.is_alive():
-                raise SystemExit(f"benchmark child failed (exit code {p.exitcode})") from None
-    p.join()
-    return out
+    return run_in_child(_child, *args)
 
 
 def _line(label: str, m: dict[str, Any], base: dict[str, Any] | None = None) -> str:
